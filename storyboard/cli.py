@@ -1,0 +1,193 @@
+"""Command line: `python -m storyboard new|validate|render|styles ...`.
+
+User errors exit non-zero with a one-paragraph message and no traceback (`--debug` shows one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from storyboard import __version__
+from storyboard.errors import RenderCancelled, StoryboardError
+from storyboard.model import STORY_FILE
+
+log = logging.getLogger("storyboard")
+
+EXIT_USER_ERROR = 2
+EXIT_CANCELLED = 130
+EXIT_INTERNAL = 70
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
+MODELS_ENV = "STORYBOARD_MODELS"
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from storyboard.storyfile import load_project, new_project
+
+    dest = Path(args.dir)
+    if args.sample:
+        sample = SAMPLES_DIR / args.sample
+        if not (sample / STORY_FILE).is_file():
+            names = sorted(p.name for p in SAMPLES_DIR.iterdir() if (p / STORY_FILE).is_file())
+            raise StoryboardError(f"There is no sample {args.sample!r}; samples: {', '.join(names)}.")
+        if dest.exists() and any(dest.iterdir()):
+            raise StoryboardError(f"{dest} is not empty; choose a new folder for the project.")
+        shutil.copytree(sample, dest, dirs_exist_ok=True)
+        project = load_project(dest)
+    else:
+        project = new_project(dest, title=args.title)
+    log.info("Created %r in %s (%d characters, %d panels).", project.title, dest, len(project.cast), len(project.panels))
+    log.info("Next: add cast photos and panels to %s, then: python -m storyboard render %s", dest / STORY_FILE, dest)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import check_project, is_stale
+    from storyboard.storyfile import load_project
+
+    root = Path(args.project)
+    project = load_project(root)
+    problems = check_project(root, project)
+    for severity, message in problems:
+        (log.error if severity == "error" else log.warning)("%s: %s", severity, message)
+    errors = sum(1 for s, _ in problems if s == "error")
+    if errors:
+        raise StoryboardError(f"{root / STORY_FILE} has {errors} problem(s) listed above; fix them and validate again.")
+    stale = [] if problems else [p.id for p in project.panels if is_stale(root, project, p, DraftEngine())]
+    log.info(
+        "OK: %r, style %s, %d characters, %d panels%s.",
+        project.title, project.style, len(project.cast), len(project.panels),
+        f", {len(stale)} without a current draft take" if stale else "",
+    )
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from storyboard.engines import RenderContext, get_engine
+    from storyboard.render import PanelEvent, check_project, render_project
+    from storyboard.storyfile import load_project
+
+    root = Path(args.project)
+    project = load_project(root)
+    for severity, message in check_project(root, project):
+        if severity == "error":
+            raise StoryboardError(message)
+    models = Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
+    engine = get_engine(args.engine, models)
+    log.info("%s", engine.describe())
+    panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
+    counts = {"rendered": 0, "skipped": 0}
+
+    def on_panel(event: PanelEvent) -> None:
+        counts[event.status] = counts.get(event.status, 0) + 1
+        if event.status == "rendered":
+            log.info("[%d/%d] %s: rendered in %.2f s -> %s", event.index, event.total, event.panel_id, event.seconds or 0, event.take)
+        else:
+            log.info("[%d/%d] %s: %s", event.index, event.total, event.panel_id, event.message)
+
+    cancel = threading.Event()
+    started = time.perf_counter()
+    try:
+        render_project(root, project, engine, panel_ids, force=args.force, context=RenderContext(cancel_event=cancel), on_panel=on_panel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise RenderCancelled("Render interrupted; panels finished so far are saved in story.yaml.") from None
+    log.info(
+        "Done in %.1f s: %d rendered, %d up to date%s.", time.perf_counter() - started, counts["rendered"], counts["skipped"],
+        " (use --force to render them again)" if counts["skipped"] and not args.force else "",
+    )
+    return 0
+
+
+def _cmd_styles(args: argparse.Namespace) -> int:
+    from storyboard.presets import list_styles
+
+    for style_id, style in list_styles().items():
+        lora = f"LoRA {style.lora.repo or style.lora.path} ({style.lora.license or 'licence: see model card'})" if style.lora else "prompt only"
+        log.info("%-22s %s: %s [%s]", style_id, style.name, style.description, lora)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
+    parser = argparse.ArgumentParser(
+        prog="python -m storyboard", description="Comic and storyboard studio, headless.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"storyboard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = add("new", help="create a project folder with an empty story.yaml (or a copy of a sample)")
+    p.add_argument("dir", help="the new project folder")
+    p.add_argument("--title", help="the story's title (default: from the folder name)")
+    p.add_argument("--sample", metavar="NAME", help="copy a sample project instead, e.g. rainy-monday")
+    p.set_defaults(func=_cmd_new)
+
+    p = add("validate", help="check a project: story.yaml, files, style, poses")
+    p.add_argument("project", help="project folder (or its story.yaml)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = add("render", help="render panels whose inputs changed, writing takes into the project")
+    p.add_argument("project", help="project folder (or its story.yaml)")
+    p.add_argument("--engine", choices=("auto", "draft", "storymaker"), default="auto",
+                   help="draft thumbnails, StoryMaker on the GPU, or auto (StoryMaker when it can run, else draft)")
+    p.add_argument("--models", metavar="DIR", help=f"folder with the model weights (default: ${MODELS_ENV} or the Hugging Face cache)")
+    p.add_argument("--panels", metavar="ID,...", help="render only these panels")
+    p.add_argument("--force", action="store_true", help="render even panels whose take is up to date")
+    p.set_defaults(func=_cmd_render)
+
+    p = add("styles", help="list the style presets")
+    p.set_defaults(func=_cmd_styles)
+    return parser
+
+
+def _configure_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    out = logging.StreamHandler(sys.stdout)
+    out.setLevel(level)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    out.setFormatter(logging.Formatter("%(message)s"))
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    err.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [out, err]
+    root.setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    _configure_logging(args.debug, args.quiet)
+    try:
+        return args.func(args)
+    except RenderCancelled as exc:
+        log.error("%s", exc)
+        return EXIT_CANCELLED
+    except StoryboardError as exc:
+        if args.debug:
+            log.exception("error")
+        else:
+            log.error("error: %s", exc)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        log.error("Interrupted.")
+        return EXIT_CANCELLED
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for --debug
+        if args.debug:
+            log.exception("internal error")
+        else:
+            log.error("internal error: %s: %s. Run again with --debug for details and please report it.", type(exc).__name__, exc)
+        return EXIT_INTERNAL

@@ -1,0 +1,126 @@
+"""Engines turn a RenderRequest into an image. One interface, two engines: draft (no weights) and StoryMaker.
+
+Heavy libraries (torch, diffusers, ...) are imported only inside the engine that needs them, when it is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from storyboard.errors import EngineUnavailable, RenderCancelled
+from storyboard.poses import Pose
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAMES = ("auto", "draft", "storymaker")
+
+
+@dataclass(frozen=True)
+class CharacterRef:
+    """What an engine needs to know about one character in a panel (paths are absolute)."""
+
+    id: str
+    name: str
+    color: str
+    reference: Path
+    mask: Path | None = None
+    outfit: Path | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything needed to render one panel; equal requests give equal images."""
+
+    panel_id: str
+    prompt: str  # the panel prompt with cast names filled in
+    styled_prompt: str  # the prompt inside the style's template
+    negative_prompt: str = ""
+    characters: tuple[CharacterRef, ...] = ()
+    pose: Pose | None = None
+    shot: str = "medium"
+    seed: int = 0
+    width: int = 1024
+    height: int = 1024
+    steps: int = 25
+    guidance: float = 7.5
+    style: str = ""
+    options: tuple[tuple[str, Any], ...] = ()  # engine-specific settings (scales, LoRA, ...)
+
+    def __post_init__(self) -> None:
+        if self.width % 8 or self.height % 8 or self.width < 64 or self.height < 64:
+            raise ValueError(f"width and height must be multiples of 8 and at least 64, got {self.width}x{self.height}")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """An image and what produced it."""
+
+    image: Image.Image
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class RenderContext:
+    """The narrow context an engine gets: report progress, ask whether it was cancelled."""
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None = None, cancel_event: threading.Event | None = None):
+        self._on_progress = on_progress
+        self.cancel_event = cancel_event or threading.Event()
+
+    def progress(self, step: int, total: int) -> None:
+        if self._on_progress is not None:
+            self._on_progress(step, total)
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise RenderCancelled("The render was cancelled; the panel keeps its previous take.")
+
+
+class Engine(Protocol):
+    """What every engine implements."""
+
+    name: str
+    version: str
+
+    def describe(self) -> str:
+        """One line for banners and logs: which engine, on what device."""
+        ...
+
+    def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        """Render one panel, reporting progress and honouring cancel."""
+        ...
+
+
+def get_engine(name: str = "auto", models_dir: Path | None = None) -> Engine:
+    """Build an engine by name; 'auto' picks StoryMaker when it can run here, else draft."""
+    if name not in ENGINE_NAMES:
+        raise EngineUnavailable(f"Unknown engine {name!r}; use one of: {', '.join(ENGINE_NAMES)}.")
+    if name in ("storymaker", "auto"):
+        try:
+            from storyboard.engines.storymaker import StoryMakerEngine  # noqa: PLC0415 - heavy, load on demand
+        except ImportError:
+            if name == "storymaker":
+                raise EngineUnavailable(
+                    "The StoryMaker engine is not part of this version yet. Use '--engine draft' for "
+                    "storyboard thumbnails without model weights."
+                ) from None
+        else:
+            try:
+                return StoryMakerEngine.create(models_dir)
+            except EngineUnavailable as exc:
+                if name == "storymaker":
+                    raise
+                log.warning("Using the draft engine: %s", exc)
+    from storyboard.engines.draft import DraftEngine
+
+    return DraftEngine()

@@ -1,0 +1,306 @@
+"""The draft engine: storyboard thumbnails with no model weights.
+
+Each character is a stick figure in their colour with a name tag (from the panel's pose, else a default
+staging for the shot type), the shot is framed and labelled, and the prompt is a small note.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import textwrap
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from storyboard.engines import RenderContext, RenderRequest, RenderResult
+from storyboard.poses import KEYPOINTS, LIMBS, Person, Pose
+
+PAPER = (248, 246, 240)
+INK = (40, 40, 46)
+PENCIL = (196, 192, 184)
+FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
+
+# A standing figure, front view, in figure units: x from the body's centre, y from the top of the
+# head (0) to the soles (1). Image-left is the person's right, as OpenPose draws a person facing us.
+STANDING: dict[str, tuple[float, float]] = {
+    "nose": (0.0, 0.075), "neck": (0.0, 0.17),
+    "right_shoulder": (-0.1, 0.185), "right_elbow": (-0.13, 0.33), "right_wrist": (-0.14, 0.47),
+    "left_shoulder": (0.1, 0.185), "left_elbow": (0.13, 0.33), "left_wrist": (0.14, 0.47),
+    "right_hip": (-0.06, 0.5), "right_knee": (-0.07, 0.73), "right_ankle": (-0.07, 0.95),
+    "left_hip": (0.06, 0.5), "left_knee": (0.07, 0.73), "left_ankle": (0.07, 0.95),
+    "right_eye": (-0.025, 0.06), "left_eye": (0.025, 0.06), "right_ear": (-0.05, 0.07), "left_ear": (0.05, 0.07),
+}
+# Arm variants a seed picks from, so two drafts of one panel with other seeds differ: (elbow, wrist) per side.
+GESTURES: tuple[dict[str, tuple[float, float]], ...] = (
+    {},
+    {"left_elbow": (0.2, 0.27), "left_wrist": (0.27, 0.16)},  # waving
+    {"right_elbow": (-0.17, 0.31), "right_wrist": (-0.27, 0.27)},  # pointing
+    {"right_elbow": (-0.13, 0.33), "right_wrist": (0.02, 0.3), "left_elbow": (0.13, 0.33), "left_wrist": (-0.02, 0.31)},  # arms crossed
+    {"left_elbow": (0.16, 0.33), "left_wrist": (0.05, 0.45)},  # hand on hip
+)
+# Shot framing: figure height and where the top of the head sits, as fractions of the panel height.
+FRAMING: dict[str, tuple[float, float]] = {
+    "establishing": (0.16, 0.68),
+    "wide": (0.36, 0.52),
+    "full": (0.8, 0.1),
+    "medium": (1.7, 0.1),
+    "close-up": (3.4, 0.12),
+    "extreme-close-up": (7.5, -0.15),
+    "over-the-shoulder": (1.6, 0.14),
+}
+SHOT_LABELS = {
+    "establishing": "EST", "wide": "WS", "full": "FS", "medium": "MS",
+    "close-up": "CU", "extreme-close-up": "ECU", "over-the-shoulder": "OTS",
+}
+
+
+@functools.cache
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The app's lettering font if shipped, else Pillow's built-in scalable font."""
+    names = ("ComicNeue-Bold.ttf", "DejaVuSans-Bold.ttf") if bold else ("ComicNeue-Regular.ttf", "DejaVuSans.ttf")
+    for name in names:
+        path = FONT_DIR / name
+        if path.is_file():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def _tint(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
+    return tuple(round(c + (255 - c) * amount) for c in rgb)  # type: ignore[return-value]
+
+
+def default_person(cx: float, top: float, height: float, gesture: int, facing: int = 0) -> Person:
+    """A standing figure of `height` px whose head top is at `top`, centred on `cx`; facing -1 left, 1 right."""
+    points = dict(STANDING)
+    points.update(GESTURES[gesture % len(GESTURES)])
+    if facing:  # three-quarter view: nose and eyes shift towards where they look, the far ear disappears
+        for name in ("nose", "right_eye", "left_eye"):
+            x, y = points[name]
+            points[name] = (x + 0.025 * facing, y)
+    out = []
+    for name in KEYPOINTS:
+        if facing and name == ("left_ear" if facing < 0 else "right_ear"):
+            out.append(None)
+            continue
+        x, y = points[name]
+        out.append((cx + x * height, top + y * height))
+    return Person(tuple(out))
+
+
+def default_staging(request: RenderRequest, rng: random.Random) -> Pose:
+    """People placed for the shot type when the panel has no pose: one centred, two facing each other."""
+    w, h = request.width, request.height
+    n = len(request.characters)
+    if n == 0:
+        return Pose(w, h, ())
+    fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
+    fig_h = fig_frac * h
+    if n == 1:
+        xs, facings = [0.5], [0]
+    else:
+        if fig_frac > 2.5:  # close shots of two: smaller heads, one on each side
+            fig_h *= 0.6
+        # keep the two figures about a body width apart, whatever the framing
+        spread = min(0.3, max(0.16, 0.19 * fig_h / w))
+        xs = [0.5 - spread, 0.5 + spread] + [0.5] * (n - 2)
+        facings = [1, -1] + [0] * (n - 2)
+    people = []
+    for i, (x, facing) in enumerate(zip(xs, facings)):
+        jitter = rng.uniform(-0.02, 0.02) * w
+        people.append(default_person(x * w + jitter, top_frac * h, fig_h, rng.randrange(len(GESTURES)), facing))
+    return Pose(w, h, tuple(people))
+
+
+class DraftEngine:
+    """Renders storyboard thumbnails with Pillow; deterministic for a seed."""
+
+    name = "draft"
+    version = "1"
+
+    def describe(self) -> str:
+        return "Draft mode: storyboard thumbnails (no model weights or GPU needed)"
+
+    def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        started = time.perf_counter()
+        rng = random.Random(request.seed)
+        warnings: list[str] = []
+        steps = 4
+        image = Image.new("RGB", (request.width, request.height), PAPER)
+        draw = ImageDraw.Draw(image)
+
+        context.check_cancelled()
+        self._background(draw, request, rng)
+        context.progress(1, steps)
+
+        context.check_cancelled()
+        pose = self._staging(request, rng, warnings)
+        if request.shot == "over-the-shoulder":
+            self._foreground_shoulder(draw, request)
+        for i, person in enumerate(pose.people):
+            character = request.characters[i] if i < len(request.characters) else None
+            self._figure(draw, person, character.color if character else "#9a9a9a", request)
+        for i, person in enumerate(pose.people[: len(request.characters)]):
+            self._name_tag(draw, person, request.characters[i].name, request.characters[i].color, request)
+        context.progress(2, steps)
+
+        context.check_cancelled()
+        self._frame(draw, request)
+        context.progress(3, steps)
+
+        context.check_cancelled()
+        self._note(draw, request)
+        context.progress(4, steps)
+        return RenderResult(
+            image=image,
+            metadata={
+                "engine": self.name,
+                "engine_version": self.version,
+                "seed": request.seed,
+                "width": request.width,
+                "height": request.height,
+                "seconds": round(time.perf_counter() - started, 4),
+                "warnings": warnings,
+            },
+        )
+
+    def _staging(self, request: RenderRequest, rng: random.Random, warnings: list[str]) -> Pose:
+        default = default_staging(request, rng)
+        if request.pose is None:
+            return default
+        pose = request.pose.scaled_to(request.width, request.height)
+        people = list(pose.people)
+        n = len(request.characters)
+        if len(people) < n:
+            warnings.append(
+                f"the pose has {len(people)} skeleton(s) for {n} character(s); the rest are placed by default"
+            )
+            people += list(default.people[len(people) : n])
+        return Pose(pose.width, pose.height, tuple(people))
+
+    def _background(self, draw: ImageDraw.ImageDraw, request: RenderRequest, rng: random.Random) -> None:
+        """A light pencil suggestion of the set: horizon, a few blocks; its details depend on the seed."""
+        w, h = request.width, request.height
+        fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
+        horizon = h * min(0.85, top_frac + fig_frac * 0.95) if fig_frac < 1 else h * rng.uniform(0.55, 0.7)
+        line = max(1, round(min(w, h) / 400))
+        if fig_frac < 1:
+            draw.line([(0, horizon), (w, horizon)], fill=PENCIL, width=line * 2)
+        x = rng.uniform(-0.05, 0.05) * w
+        while x < w:
+            bw = rng.uniform(0.08, 0.22) * w
+            bh = rng.uniform(0.15, 0.45) * h * (1.0 if fig_frac < 1 else 1.6)
+            if rng.random() < 0.7:
+                draw.rectangle([x, horizon - bh, x + bw, horizon], outline=PENCIL, width=line)
+                for _ in range(rng.randrange(0, 4)):
+                    wx = x + rng.uniform(0.1, 0.7) * bw
+                    wy = horizon - bh + rng.uniform(0.1, 0.7) * bh
+                    draw.rectangle([wx, wy, wx + bw * 0.15, wy + bh * 0.1], outline=PENCIL, width=line)
+            x += bw + rng.uniform(0.0, 0.08) * w
+        for _ in range(rng.randrange(3, 7)):  # hatching strokes on the ground
+            gx, gy = rng.uniform(0, w), rng.uniform(horizon, h)
+            draw.line([(gx, gy), (gx + rng.uniform(0.03, 0.08) * w, gy)], fill=PENCIL, width=line)
+
+    def _figure(self, draw: ImageDraw.ImageDraw, person: Person, color: str, request: RenderRequest) -> None:
+        rgb = _hex_rgb(color)
+        height = max(person.height(), 1.0)
+        width = max(3, round(min(height * 0.03, min(request.width, request.height) * 0.022)))
+        for a, b in LIMBS[:12]:  # body limbs; the head is drawn as a circle below
+            pa, pb = person.points[a], person.points[b]
+            if pa is not None and pb is not None:
+                draw.line([pa, pb], fill=rgb, width=width, joint="curve")
+        for i, p in enumerate(person.points[:14]):
+            if p is not None and i != 0:
+                r = width * 0.7
+                draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=_tint(rgb, 0.1))
+        head = person.head()
+        neck = person.point("neck")
+        if head is None:
+            return
+        radius = abs(head[1] - neck[1]) * 0.85 if neck is not None else height * 0.07
+        radius = max(radius, width * 2.0)
+        cx = head[0]
+        ears = [p for p in (person.point("right_ear"), person.point("left_ear")) if p is not None]
+        if len(ears) == 2:
+            cx = (ears[0][0] + ears[1][0]) / 2
+        cy = head[1] - radius * 0.15
+        if neck is not None:
+            draw.line([neck, (cx, cy + radius * 0.9)], fill=rgb, width=width)
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=_tint(rgb, 0.78), outline=rgb, width=width)
+        for name in ("right_eye", "left_eye"):
+            eye = person.point(name)
+            if eye is not None:
+                r = max(1.5, radius * 0.09)
+                draw.ellipse([eye[0] - r, eye[1] - r, eye[0] + r, eye[1] + r], fill=INK)
+        nose = person.point("nose")
+        if nose is not None:  # the nose tick shows where the face looks
+            draw.line([(nose[0], nose[1] + radius * 0.05), (nose[0] + (nose[0] - cx) * 0.4, nose[1] + radius * 0.25)], fill=INK, width=max(1, width // 2))
+
+    def _name_tag(self, draw: ImageDraw.ImageDraw, person: Person, name: str, color: str, request: RenderRequest) -> None:
+        head = person.head() or person.point("neck")
+        box = person.bbox()
+        if head is None or box is None:
+            return
+        size = max(12, round(min(request.width, request.height) * 0.035))
+        f = font(size, bold=True)
+        left, top, right, bottom = draw.textbbox((0, 0), name, font=f)
+        tw, th = right - left, bottom - top
+        pad = size * 0.35
+        radius = max(person.height() * 0.09, size)
+        x = min(max(head[0] - tw / 2 - pad, 4), request.width - tw - 2 * pad - 4)
+        y = min(max(head[1] - radius * 1.3 - th - 2 * pad, 4), request.height - th - 2 * pad - 4)
+        draw.rounded_rectangle([x, y, x + tw + 2 * pad, y + th + 2 * pad], radius=pad, fill=_hex_rgb(color), outline=INK, width=1)
+        draw.text((x + pad - left, y + pad - top), name, font=f, fill=(255, 255, 255))
+
+    def _foreground_shoulder(self, draw: ImageDraw.ImageDraw, request: RenderRequest) -> None:
+        w, h = request.width, request.height
+        draw.ellipse([-0.25 * w, 0.45 * h, 0.35 * w, 1.6 * h], fill=(92, 92, 100))
+        draw.ellipse([-0.05 * w, 0.2 * h, 0.22 * w, 0.62 * h], fill=(92, 92, 100))
+
+    def _frame(self, draw: ImageDraw.ImageDraw, request: RenderRequest) -> None:
+        """Title-safe guide, border and the shot label in the top-left corner."""
+        w, h = request.width, request.height
+        line = max(1, round(min(w, h) / 300))
+        inset_x, inset_y = w * 0.05, h * 0.05
+        dash = max(6, round(min(w, h) / 60))
+        for x0 in range(round(inset_x), round(w - inset_x), dash * 2):
+            x1 = min(x0 + dash, w - inset_x)
+            draw.line([(x0, inset_y), (x1, inset_y)], fill=PENCIL, width=line)
+            draw.line([(x0, h - inset_y), (x1, h - inset_y)], fill=PENCIL, width=line)
+        for y0 in range(round(inset_y), round(h - inset_y), dash * 2):
+            y1 = min(y0 + dash, h - inset_y)
+            draw.line([(inset_x, y0), (inset_x, y1)], fill=PENCIL, width=line)
+            draw.line([(w - inset_x, y0), (w - inset_x, y1)], fill=PENCIL, width=line)
+        draw.rectangle([0, 0, w - 1, h - 1], outline=INK, width=line * 3)
+        size = max(12, round(min(w, h) * 0.04))
+        f = font(size, bold=True)
+        label = f"{request.panel_id.upper()}  {SHOT_LABELS.get(request.shot, request.shot.upper())}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=f)
+        pad = size * 0.4
+        draw.rectangle([line * 3, line * 3, line * 3 + right - left + 2 * pad, line * 3 + bottom - top + 2 * pad], fill=INK)
+        draw.text((line * 3 + pad - left, line * 3 + pad - top), label, font=f, fill=PAPER)
+
+    def _note(self, draw: ImageDraw.ImageDraw, request: RenderRequest) -> None:
+        """The prompt as a small note along the bottom edge (at most three lines)."""
+        if not request.prompt.strip():
+            return
+        w, h = request.width, request.height
+        size = max(11, round(min(w, h) * 0.028))
+        f = font(size)
+        chars_per_line = max(12, int(w * 0.9 / (size * 0.52)))
+        lines = textwrap.wrap(request.prompt.strip(), chars_per_line)
+        if len(lines) > 3:
+            lines = lines[:3]
+            lines[2] = lines[2][: max(0, chars_per_line - 1)].rstrip() + "…"
+        line_h = size * 1.25
+        pad = size * 0.5
+        box_h = line_h * len(lines) + 2 * pad
+        top = h - box_h - size * 0.4
+        draw.rounded_rectangle([w * 0.03, top, w * 0.97, top + box_h], radius=size * 0.4, fill=(255, 253, 231), outline=PENCIL, width=1)
+        for i, text in enumerate(lines):
+            draw.text((w * 0.03 + pad, top + pad + i * line_h), text, font=f, fill=INK)

@@ -1,0 +1,181 @@
+"""Style presets (`presets/styles/*.yaml`): prompt template, negative prompt, optional LoRA, sampler."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from storyboard.errors import PresetError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+STYLES_DIR = PRESETS_DIR / "styles"
+SCHEMA_VERSION = 1
+
+SCHEDULERS = ("unipc", "euler", "euler-a", "dpmpp-2m", "dpmpp-2m-karras", "ddim")
+
+# key: (type, help) — one table drives validation and `python -m storyboard styles`.
+STYLE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "schema": (int, f"preset format version ({SCHEMA_VERSION})"),
+    "name": (str, "name shown in the style picker"),
+    "description": (str, "one sentence on what the style looks like"),
+    "prompt": (str, "prompt template; {prompt} is replaced by the panel's prompt"),
+    "negative": (str, "negative prompt"),
+    "lora": (dict, "optional style LoRA: repo + file on the Hub, or path to a local .safetensors"),
+    "sampler": (dict, "sampler settings"),
+}
+LORA_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "repo": (str, "Hugging Face Hub repo id, e.g. owner/name"),
+    "file": (str, "weight file in that repo (.safetensors)"),
+    "path": (str, "local .safetensors file (relative to the models folder's loras/)"),
+    "weight": ((int, float), "LoRA strength, 0 to 2 (applied once)"),
+    "trigger": (list, "trigger words added to every prompt"),
+    "license": (str, "the LoRA's licence"),
+}
+SAMPLER_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "scheduler": (str, "one of " + ", ".join(SCHEDULERS)),
+    "steps": (int, "denoising steps, 1 to 150"),
+    "guidance": ((int, float), "classifier-free guidance scale, 1 to 30"),
+    "ip_adapter_scale": ((int, float), "StoryMaker image-token strength, 0 to 2"),
+    "lora_scale": ((int, float), "StoryMaker LoRA strength, 0 to 2"),
+}
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """Where a style LoRA comes from and how strongly it applies."""
+
+    repo: str | None = None
+    file: str | None = None
+    path: str | None = None
+    weight: float = 1.0
+    trigger: tuple[str, ...] = ()
+    license: str = ""
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Sampler settings; defaults are the released StoryMaker ones."""
+
+    scheduler: str = "unipc"
+    steps: int = 25
+    guidance: float = 7.5
+    ip_adapter_scale: float = 0.8
+    lora_scale: float = 0.8
+
+
+@dataclass(frozen=True)
+class StylePreset:
+    """A look for the whole story: prompt template, negative prompt, optional LoRA, sampler settings."""
+
+    id: str
+    name: str
+    description: str
+    prompt: str
+    negative: str = ""
+    lora: LoraSpec | None = None
+    sampler: Sampler = field(default_factory=Sampler)
+
+    def apply(self, prompt: str) -> str:
+        """The panel prompt inside this style's template, with the LoRA's trigger words."""
+        text = self.prompt.replace("{prompt}", prompt.strip())
+        if self.lora and self.lora.trigger:
+            missing = [t for t in self.lora.trigger if t.lower() not in text.lower()]
+            if missing:
+                text = ", ".join(missing) + ", " + text
+        return re.sub(r"\s*,(\s*,)+", ",", text).strip(" ,")
+
+
+def _check(data: Any, keys: dict[str, tuple[Any, str]], where: str, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise PresetError(f"{where}: {what} must be a mapping with keys {', '.join(keys)}.")
+    for key, value in data.items():
+        if key not in keys:
+            raise PresetError(f"{where}: unknown key {key!r} in {what}; allowed: {', '.join(keys)}.")
+        kind, help_text = keys[key]
+        if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+            raise PresetError(f"{where}: {what} key {key!r} must be {help_text}, got {value!r}.")
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _range(where: str, key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise PresetError(f"{where}: {key} {value} is out of range; use {low} to {high}.")
+
+
+def parse_style(data: Any, preset_id: str, where: str) -> StylePreset:
+    """Validate a style preset's YAML data and build it."""
+    f = _check(data, STYLE_KEYS, where, "the preset")
+    for key in ("schema", "name", "prompt"):
+        if key not in f:
+            raise PresetError(f"{where}: the preset has no {key!r} ({STYLE_KEYS[key][1]}); add it.")
+    if f["schema"] != SCHEMA_VERSION:
+        raise PresetError(f"{where}: schema {f['schema']} is not supported; this app reads {SCHEMA_VERSION}.")
+    if "{prompt}" not in f["prompt"]:
+        raise PresetError(f"{where}: the prompt template must contain {{prompt}} where the panel's prompt goes.")
+    lora = None
+    if "lora" in f:
+        lf = _check(f["lora"], LORA_KEYS, where, "lora")
+        if not (("repo" in lf and "file" in lf) or "path" in lf):
+            raise PresetError(f"{where}: lora needs either 'repo' and 'file' (Hub) or 'path' (a local .safetensors).")
+        if not (lf.get("file") or lf.get("path", "")).endswith(".safetensors"):
+            raise PresetError(f"{where}: LoRA weights must be a .safetensors file (safe to load); got {lf.get('file') or lf.get('path')!r}.")
+        weight = float(lf.get("weight", 1.0))
+        _range(where, "lora weight", weight, 0.0, 2.0)
+        trigger = lf.get("trigger", [])
+        if not all(isinstance(t, str) for t in trigger):
+            raise PresetError(f"{where}: lora trigger must be a list of words.")
+        lora = LoraSpec(
+            repo=lf.get("repo"), file=lf.get("file"), path=lf.get("path"), weight=weight,
+            trigger=tuple(trigger), license=lf.get("license", ""),
+        )
+    sf = _check(f.get("sampler", {}), SAMPLER_KEYS, where, "sampler")
+    sampler = Sampler(**{k: (float(v) if isinstance(Sampler.__dataclass_fields__[k].default, float) else v) for k, v in sf.items()})
+    if sampler.scheduler not in SCHEDULERS:
+        raise PresetError(f"{where}: scheduler {sampler.scheduler!r} is unknown; use one of {', '.join(SCHEDULERS)}.")
+    _range(where, "steps", sampler.steps, 1, 150)
+    _range(where, "guidance", sampler.guidance, 1.0, 30.0)
+    _range(where, "ip_adapter_scale", sampler.ip_adapter_scale, 0.0, 2.0)
+    _range(where, "lora_scale", sampler.lora_scale, 0.0, 2.0)
+    return StylePreset(
+        id=preset_id, name=f["name"], description=f.get("description", ""), prompt=f["prompt"],
+        negative=f.get("negative", ""), lora=lora, sampler=sampler,
+    )
+
+
+def load_style_file(path: Path) -> StylePreset:
+    """Read and validate one style preset file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f", line {mark.line + 1}" if mark else ""
+        raise PresetError(f"{path}{line}: not valid YAML ({exc.problem}); fix that line.") from None
+    except OSError as exc:
+        raise PresetError(f"Could not read style preset {path}: {exc.strerror}.") from None
+    return parse_style(data, path.stem, str(path))
+
+
+@functools.cache
+def _styles_in(directory: Path) -> dict[str, StylePreset]:
+    return {p.stem: load_style_file(p) for p in sorted(directory.glob("*.yaml"))}
+
+
+def list_styles(directory: Path = STYLES_DIR) -> dict[str, StylePreset]:
+    """All style presets by id (file name without .yaml)."""
+    return dict(_styles_in(Path(directory)))
+
+
+def load_style(style_id: str, directory: Path = STYLES_DIR) -> StylePreset:
+    """One style preset by id; PresetError lists the available ones if it does not exist."""
+    styles = _styles_in(Path(directory))
+    if style_id not in styles:
+        raise PresetError(
+            f"Style {style_id!r} is not a preset in {directory}. Available styles: {', '.join(styles) or 'none'}. "
+            "Set 'style:' in story.yaml to one of them."
+        )
+    return styles[style_id]

@@ -1,0 +1,226 @@
+"""Rendering a project's panels: build requests, tell stale panels, write takes, record them.
+
+Every panel saved as it finishes, so an interrupted render keeps what it made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from storyboard.engines import CharacterRef, Engine, RenderContext, RenderRequest
+from storyboard.errors import PoseError, ProjectError, StoryboardError
+from storyboard.model import Panel, Project, Take, add_take
+from storyboard.paths import resolve_inside
+from storyboard.poses import Pose, read_pose
+from storyboard.presets import StylePreset, load_style
+from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, save_project
+
+log = logging.getLogger(__name__)
+
+# Render size by shot type until the page layout assigns slot sizes: SDXL-friendly, about one megapixel.
+SHOT_SIZES: dict[str, tuple[int, int]] = {
+    "establishing": (1344, 768),
+    "wide": (1344, 768),
+    "full": (832, 1216),
+    "medium": (1024, 1024),
+    "close-up": (1024, 1024),
+    "extreme-close-up": (1216, 832),
+    "over-the-shoulder": (1152, 896),
+}
+
+
+def panel_size(panel: Panel) -> tuple[int, int]:
+    """The render size for a panel (width, height)."""
+    return SHOT_SIZES.get(panel.shot, (1024, 1024))
+
+
+def fill_prompt(prompt: str, project: Project) -> str:
+    """The panel prompt with each {id} replaced by that cast member's name."""
+    names = {c.id: c.name for c in project.cast}
+    return PLACEHOLDER.sub(lambda m: names.get(m.group(1), m.group(0)), prompt)
+
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes ('missing' if absent), cached by path, size and mtime."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _hash_cache:
+        _hash_cache[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _hash_cache[key]
+
+
+def build_request(root: Path, project: Project, panel: Panel, style: StylePreset, seed: int) -> RenderRequest:
+    """The engine request for one panel, with absolute paths and the pose read from its file."""
+    characters = []
+    for cid in panel.characters:
+        c = project.character(cid)
+        characters.append(
+            CharacterRef(
+                id=c.id, name=c.name, color=c.color, description=c.description,
+                reference=resolve_inside(root, c.reference),
+                mask=resolve_inside(root, c.mask) if c.mask else None,
+                outfit=resolve_inside(root, c.outfit) if c.outfit else None,
+            )
+        )
+    pose: Pose | None = None
+    if panel.pose:
+        try:
+            pose = read_pose(resolve_inside(root, panel.pose))
+        except PoseError as exc:
+            raise PoseError(f"Panel {panel.id!r}: {exc}") from None
+    prompt = fill_prompt(panel.prompt, project)
+    width, height = panel_size(panel)
+    return RenderRequest(
+        panel_id=panel.id,
+        prompt=prompt,
+        styled_prompt=style.apply(prompt),
+        negative_prompt=style.negative,
+        characters=tuple(characters),
+        pose=pose,
+        shot=panel.shot,
+        seed=seed,
+        width=width,
+        height=height,
+        steps=style.sampler.steps,
+        guidance=style.sampler.guidance,
+        style=style.id,
+        options=(("ip_adapter_scale", style.sampler.ip_adapter_scale), ("lora_scale", style.sampler.lora_scale),
+                 ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None)),
+    )
+
+
+def request_digest(request: RenderRequest, engine: Engine) -> str:
+    """A digest of everything that shapes the image: equal digests mean an equal render."""
+    data = {
+        "engine": [engine.name, engine.version],
+        "request": {k: v for k, v in dataclasses.asdict(request).items() if k not in ("characters", "pose")},
+        "characters": [
+            {
+                "id": c.id, "name": c.name, "color": c.color, "description": c.description,
+                "reference": file_digest(c.reference),
+                "mask": file_digest(c.mask) if c.mask else None,
+                "outfit": file_digest(c.outfit) if c.outfit else None,
+            }
+            for c in request.characters
+        ],
+        "pose": None if request.pose is None else dataclasses.asdict(request.pose),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_stale(root: Path, project: Project, panel: Panel, engine: Engine) -> bool:
+    """True when the panel has no usable take rendered from its current inputs."""
+    take = panel.selected_take
+    if take is None or take.inputs is None or panel.seed is None:
+        return True
+    if not resolve_inside(root, take.file).is_file():
+        return True
+    request = build_request(root, project, panel, load_style(project.style), panel.seed)
+    return take.inputs != request_digest(request, engine)
+
+
+@dataclass(frozen=True)
+class PanelEvent:
+    """What happened to one panel during a render run (for progress output)."""
+
+    panel_id: str
+    index: int
+    total: int
+    status: str  # "rendered", "skipped", "failed"
+    take: str | None = None
+    seconds: float | None = None
+    message: str = ""
+
+
+def render_project(
+    root: Path,
+    project: Project,
+    engine: Engine,
+    panel_ids: Iterable[str] | None = None,
+    force: bool = False,
+    context: RenderContext | None = None,
+    on_panel: Callable[[PanelEvent], None] | None = None,
+) -> Project:
+    """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel."""
+    root = Path(root)
+    context = context or RenderContext()
+    style = load_style(project.style)
+    wanted = list(panel_ids) if panel_ids is not None else [p.id for p in project.panels]
+    known = {p.id for p in project.panels}
+    unknown = [pid for pid in wanted if pid not in known]
+    if unknown:
+        raise ProjectError(
+            f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: {', '.join(known) or 'none'}."
+        )
+    for index, pid in enumerate(wanted, start=1):
+        panel = project.panel(pid)
+        if not force and not is_stale(root, project, panel, engine):
+            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="up to date"))
+            continue
+        context.check_cancelled()
+        seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        request = build_request(root, project, panel, style, seed)
+        digest = request_digest(request, engine)
+        result = engine.render(request, context)
+        rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
+        buffer = io.BytesIO()
+        result.image.save(buffer, format="PNG")
+        try:
+            atomic_write(resolve_inside(root, rel), buffer.getvalue())
+        except OSError as exc:
+            raise ProjectError(f"Could not write the take for panel {panel.id!r} to {root / rel}: {exc.strerror}.") from exc
+        panel = add_take(dataclasses.replace(panel, seed=seed), Take(file=rel, seed=seed, engine=engine.name, inputs=digest))
+        project = project.replace_panel(panel)
+        save_project(root, project)
+        for warning in result.metadata.get("warnings", []):
+            log.warning("Panel %s: %s", panel.id, warning)
+        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=rel, seconds=result.metadata.get("seconds")))
+    return project
+
+
+def _emit(callback: Callable[[PanelEvent], None] | None, event: PanelEvent) -> None:
+    if callback is not None:
+        callback(event)
+
+
+def check_project(root: Path, project: Project) -> list[tuple[str, str]]:
+    """Problems that need the files: (severity 'error' or 'warning', message) for each."""
+    problems: list[tuple[str, str]] = []
+    try:
+        load_style(project.style)
+    except StoryboardError as exc:
+        problems.append(("error", str(exc)))
+    for c in project.cast:
+        for what, rel in (("reference photo", c.reference), ("mask", c.mask), ("outfit image", c.outfit)):
+            if rel and not resolve_inside(root, rel).is_file():
+                severity = "warning" if what == "reference photo" else "error"
+                problems.append((severity, f"Cast member {c.id!r}: {what} {rel} does not exist. Add the file or fix the path "
+                                 + ("(the draft engine can do without it; StoryMaker cannot)." if severity == "warning" else "")))
+    for panel in project.panels:
+        if panel.pose:
+            try:
+                pose = read_pose(resolve_inside(root, panel.pose))
+            except PoseError as exc:
+                problems.append(("error", f"Panel {panel.id!r}: {exc}"))
+            else:
+                if len(pose.people) < len(panel.characters):
+                    problems.append(("warning", f"Panel {panel.id!r}: the pose has {len(pose.people)} skeleton(s) for "
+                                     f"{len(panel.characters)} character(s); add a skeleton per character."))
+        for take in panel.takes:
+            if not resolve_inside(root, take.file).is_file():
+                problems.append(("warning", f"Panel {panel.id!r}: take {take.file} is missing; the panel will be rendered again."))
+    return problems

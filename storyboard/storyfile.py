@@ -1,0 +1,604 @@
+"""Read, validate and write `story.yaml`; import and export a project as one `.zip`.
+
+Validation is driven by the SCHEMA table below: every key a file may hold, its type and its help.
+Errors name the file, the line and the key or id, and say what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from storyboard import model
+from storyboard.errors import ProjectError
+from storyboard.model import (
+    BALLOON_KINDS,
+    COLOR_PATTERN,
+    ID_PATTERN,
+    MAX_CHARACTERS_PER_PANEL,
+    READING_ORDERS,
+    SCHEMA_VERSION,
+    SHOT_TYPES,
+    STORY_FILE,
+    Balloon,
+    Character,
+    PageSettings,
+    Panel,
+    Project,
+    Take,
+)
+from storyboard.paths import check_relative, resolve_inside
+
+log = logging.getLogger(__name__)
+
+MAX_SEED = 2**32 - 1
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+TEXT, INT, NUMBER, BOOL, LIST, MAP = "text", "integer", "number", "true/false", "list", "mapping"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key a story.yaml mapping may hold."""
+
+    name: str
+    kind: str
+    required: bool = False
+    help: str = ""
+
+
+SCHEMA: dict[str, tuple[Key, ...]] = {
+    "project": (
+        Key("schema", INT, True, f"file format version; this app reads and writes {SCHEMA_VERSION}"),
+        Key("title", TEXT, True, "the story's title"),
+        Key("author", TEXT, help="shown on the title page and in PDF metadata"),
+        Key("style", TEXT, help="a style preset in presets/styles/"),
+        Key("page", MAP, help="page settings: size, template, reading"),
+        Key("cast", LIST, help="the characters"),
+        Key("panels", LIST, help="the panels, in reading order"),
+    ),
+    "page": (
+        Key("size", TEXT, help="a4, letter, comic, b5, a5 or WxHmm"),
+        Key("template", TEXT, help="a page template in presets/templates/, or auto"),
+        Key("reading", TEXT, help="ltr, or rtl for manga"),
+    ),
+    "character": (
+        Key("id", TEXT, True, "short lowercase id used in prompts as {id}"),
+        Key("name", TEXT, True, "the name shown on name tags and balloons"),
+        Key("reference", TEXT, True, "reference photo, relative to the project folder"),
+        Key("mask", TEXT, help="optional mask of the character in the photo"),
+        Key("outfit", TEXT, help="optional clothing image (outfit swap)"),
+        Key("description", TEXT, help="a short description"),
+        Key("color", TEXT, help="#rrggbb colour for stick figures and tags"),
+    ),
+    "panel": (
+        Key("id", TEXT, True, "short lowercase panel id"),
+        Key("prompt", TEXT, help="what happens; {id} inserts a cast member"),
+        Key("characters", LIST, help=f"0 to {MAX_CHARACTERS_PER_PANEL} cast ids, in skeleton order"),
+        Key("pose", TEXT, help="optional OpenPose JSON file"),
+        Key("shot", TEXT, help="shot type: " + ", ".join(SHOT_TYPES)),
+        Key("caption", TEXT, help="caption box text"),
+        Key("balloons", LIST, help="speech, thought, shout or whisper balloons"),
+        Key("notes", TEXT, help="action and camera notes for the storyboard sheet"),
+        Key("duration", NUMBER, help="seconds on screen, for storyboards"),
+        Key("seed", INT, help=f"0 to {MAX_SEED}"),
+        Key("seed_locked", BOOL, help="keep the seed when rendering again"),
+        Key("takes", LIST, help="rendered images, relative to the project folder"),
+        Key("selected", INT, help="index of the chosen take, from 0"),
+    ),
+    "balloon": (
+        Key("text", TEXT, True, "what is said"),
+        Key("speaker", TEXT, help="cast id of the speaker, or empty for off-panel"),
+        Key("kind", TEXT, help="speech, thought, shout or whisper"),
+    ),
+    "take": (
+        Key("file", TEXT, True, "the image, relative to the project folder"),
+        Key("seed", INT, help="the seed it was rendered with"),
+        Key("engine", TEXT, help="the engine that rendered it"),
+        Key("inputs", TEXT, help="digest of what it was rendered from"),
+    ),
+}
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    TEXT: (str,),
+    INT: (int,),
+    NUMBER: (int, float),
+    BOOL: (bool,),
+    LIST: (list,),
+    MAP: (dict,),
+}
+
+
+class _Reader:
+    """Turns parsed YAML into model objects, with file and line in every error."""
+
+    def __init__(self, source: str, lines: dict[tuple, int]):
+        self.source = source
+        self.lines = lines
+
+    def line(self, path: tuple) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def fail(self, path: tuple, message: str) -> ProjectError:
+        line = self.line(path)
+        where = f"{self.source}, line {line}" if line else self.source
+        return ProjectError(f"{where}: {message}")
+
+    def fields(self, data: Any, path: tuple, spec_name: str, what: str) -> dict[str, Any]:
+        spec = {k.name: k for k in SCHEMA[spec_name]}
+        if not isinstance(data, dict):
+            raise self.fail(path, f"{what} must be a mapping of keys ({', '.join(spec)}), not {_kind(data)}.")
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in spec:
+                raise self.fail(
+                    path + (key,),
+                    f"unknown key {key!r} in {what}. Allowed keys: {', '.join(spec)}. "
+                    "Fix the spelling or remove the line.",
+                )
+            kind = spec[key].kind
+            if value is None:
+                continue
+            if not isinstance(value, _PY_TYPES[kind]) or (kind in (INT, NUMBER) and isinstance(value, bool)):
+                hint = " Put text in quotes." if kind == TEXT else ""
+                raise self.fail(
+                    path + (key,), f"{key!r} in {what} must be {_article(kind)}, got {_kind(value)} {value!r}.{hint}"
+                )
+            out[key] = value
+        for key in spec.values():
+            if key.required and out.get(key.name) in (None, ""):
+                raise self.fail(path, f"{what} has no {key.name!r} ({key.help}). Add it.")
+        return out
+
+    def relpath(self, value: str, path: tuple, what: str) -> str:
+        problem = check_relative(value)
+        if problem:
+            raise self.fail(
+                path,
+                f"{what} {value!r} {problem}. Paths in a project are relative to its folder and stay inside it; "
+                "copy the file into the project folder.",
+            )
+        return value.replace("\\", "/")
+
+    def ident(self, value: str, path: tuple, what: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise self.fail(
+                path,
+                f"{what} id {value!r} is not valid: use 1-40 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit.",
+            )
+        return value
+
+    def project(self, data: Any) -> Project:
+        f = self.fields(data, (), "project", "the story")
+        if f["schema"] != SCHEMA_VERSION:
+            raise self.fail(
+                ("schema",),
+                f"schema {f['schema']} is not supported; this app reads schema {SCHEMA_VERSION}. "
+                "Upgrade the app or convert the file.",
+            )
+        page = self.page(f.get("page", {}))
+        cast = tuple(self.character(c, ("cast", i)) for i, c in enumerate(f.get("cast", [])))
+        panels = tuple(self.panel(p, ("panels", i)) for i, p in enumerate(f.get("panels", [])))
+        project = Project(
+            title=f["title"],
+            author=f.get("author", ""),
+            style=f.get("style", Project.style),
+            page=page,
+            cast=cast,
+            panels=panels,
+        )
+        self.cross_check(project)
+        return project
+
+    def page(self, data: Any) -> PageSettings:
+        f = self.fields(data, ("page",), "page", "page")
+        reading = f.get("reading", PageSettings.reading)
+        if reading not in READING_ORDERS:
+            raise self.fail(("page", "reading"), f"page reading {reading!r} must be 'ltr' or 'rtl'.")
+        return PageSettings(
+            size=f.get("size", PageSettings.size),
+            template=f.get("template", PageSettings.template),
+            reading=reading,
+        )
+
+    def character(self, data: Any, path: tuple) -> Character:
+        f = self.fields(data, path, "character", f"cast member {path[1] + 1}")
+        cid = self.ident(f["id"], path + ("id",), "cast member")
+        what = f"cast member {cid!r}"
+        color = f.get("color", model.CAST_COLORS[path[1] % len(model.CAST_COLORS)])
+        if not COLOR_PATTERN.match(color):
+            raise self.fail(path + ("color",), f"{what} colour {color!r} must look like \"#e4572e\" (quoted).")
+        return Character(
+            id=cid,
+            name=f["name"],
+            reference=self.relpath(f["reference"], path + ("reference",), f"{what} reference"),
+            mask=self.relpath(f["mask"], path + ("mask",), f"{what} mask") if "mask" in f else None,
+            outfit=self.relpath(f["outfit"], path + ("outfit",), f"{what} outfit") if "outfit" in f else None,
+            description=f.get("description", ""),
+            color=color.lower(),
+        )
+
+    def panel(self, data: Any, path: tuple) -> Panel:
+        f = self.fields(data, path, "panel", f"panel {path[1] + 1}")
+        pid = self.ident(f["id"], path + ("id",), "panel")
+        what = f"panel {pid!r}"
+        characters = f.get("characters", [])
+        for i, cid in enumerate(characters):
+            if not isinstance(cid, str):
+                raise self.fail(path + ("characters", i), f"{what} characters must be cast ids, got {cid!r}.")
+        shot = f.get("shot", model.DEFAULT_SHOT)
+        if shot not in SHOT_TYPES:
+            raise self.fail(path + ("shot",), f"{what} shot {shot!r} is not a shot type; use one of: {', '.join(SHOT_TYPES)}.")
+        seed = f.get("seed")
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise self.fail(path + ("seed",), f"{what} seed {seed} must be between 0 and {MAX_SEED}.")
+        duration = f.get("duration")
+        if duration is not None and duration <= 0:
+            raise self.fail(path + ("duration",), f"{what} duration must be a positive number of seconds, got {duration}.")
+        balloons = tuple(
+            self.balloon(b, path + ("balloons", i), f"{what} balloon {i + 1}") for i, b in enumerate(f.get("balloons", []))
+        )
+        takes = tuple(self.take(t, path + ("takes", i), f"{what} take {i + 1}") for i, t in enumerate(f.get("takes", [])))
+        selected = f.get("selected")
+        if selected is not None and not 0 <= selected < len(takes):
+            raise self.fail(
+                path + ("selected",),
+                f"{what} selected take {selected} does not exist; it has {len(takes)} take(s), numbered from 0.",
+            )
+        if selected is None and takes:
+            selected = len(takes) - 1
+        return Panel(
+            id=pid,
+            prompt=f.get("prompt", ""),
+            characters=tuple(characters),
+            pose=self.relpath(f["pose"], path + ("pose",), f"{what} pose") if "pose" in f else None,
+            shot=shot,
+            caption=f.get("caption", ""),
+            balloons=balloons,
+            notes=f.get("notes", ""),
+            duration=float(duration) if duration is not None else None,
+            seed=seed,
+            seed_locked=f.get("seed_locked", False),
+            takes=takes,
+            selected=selected,
+        )
+
+    def balloon(self, data: Any, path: tuple, what: str) -> Balloon:
+        f = self.fields(data, path, "balloon", what)
+        kind = f.get("kind", "speech")
+        if kind not in BALLOON_KINDS:
+            raise self.fail(path + ("kind",), f"{what} kind {kind!r} must be one of: {', '.join(BALLOON_KINDS)}.")
+        return Balloon(text=f["text"], speaker=f.get("speaker"), kind=kind)
+
+    def take(self, data: Any, path: tuple, what: str) -> Take:
+        if isinstance(data, str):  # a plain path: an image added by hand, inputs unknown
+            return Take(file=self.relpath(data, path, what))
+        f = self.fields(data, path, "take", what)
+        return Take(
+            file=self.relpath(f["file"], path + ("file",), what),
+            seed=f.get("seed"),
+            engine=f.get("engine"),
+            inputs=f.get("inputs"),
+        )
+
+    def cross_check(self, project: Project) -> None:
+        cast_ids: dict[str, int] = {}
+        for i, member in enumerate(project.cast):
+            if member.id in cast_ids:
+                raise self.fail(("cast", i, "id"), f"cast id {member.id!r} is used twice; give each cast member its own id.")
+            cast_ids[member.id] = i
+        panel_ids: set[str] = set()
+        for i, panel in enumerate(project.panels):
+            path = ("panels", i)
+            if panel.id in panel_ids:
+                raise self.fail(path + ("id",), f"panel id {panel.id!r} is used twice; give each panel its own id.")
+            panel_ids.add(panel.id)
+            if len(panel.characters) > MAX_CHARACTERS_PER_PANEL:
+                raise self.fail(
+                    path + ("characters",),
+                    f"panel {panel.id!r} has {len(panel.characters)} characters; a panel holds at most "
+                    f"{MAX_CHARACTERS_PER_PANEL}. Split the scene over two panels.",
+                )
+            for j, cid in enumerate(panel.characters):
+                if cid not in cast_ids:
+                    raise self.fail(
+                        path + ("characters", j),
+                        f"panel {panel.id!r} names character {cid!r}, who is not in the cast "
+                        f"({', '.join(cast_ids) or 'the cast is empty'}). Add them to the cast or fix the id.",
+                    )
+                if cid in panel.characters[:j]:
+                    raise self.fail(path + ("characters", j), f"panel {panel.id!r} names {cid!r} twice.")
+            for name in PLACEHOLDER.findall(panel.prompt):
+                if name not in cast_ids:
+                    raise self.fail(
+                        path + ("prompt",),
+                        f"panel {panel.id!r} prompt names {{{name}}}, who is not in the cast "
+                        f"({', '.join(cast_ids) or 'the cast is empty'}). Use a cast id in braces, like {{mia}}.",
+                    )
+            for j, balloon in enumerate(panel.balloons):
+                if balloon.speaker is not None and balloon.speaker not in cast_ids:
+                    raise self.fail(
+                        path + ("balloons", j, "speaker"),
+                        f"panel {panel.id!r} balloon {j + 1} speaker {balloon.speaker!r} is not in the cast "
+                        f"({', '.join(cast_ids) or 'the cast is empty'}).",
+                    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {str: "text", int: "an integer", float: "a number", list: "a list", dict: "a mapping"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _article(kind: str) -> str:
+    return {TEXT: "text", INT: "an integer", NUMBER: "a number", BOOL: "true or false", LIST: "a list", MAP: "a mapping"}[
+        kind
+    ]
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+    """Map each key path (('panels', 0, 'prompt') ...) to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def parse_story(text: str, source: str = STORY_FILE) -> Project:
+    """Parse story.yaml text into a Project; ProjectError names the source and line of any problem."""
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ProjectError(
+            f"{source}{line}: this is not valid YAML ({exc.problem or exc.context}). "
+            "Check indentation and quotes on that line (text with ':' or '#' needs quotes)."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{source}: this is not valid YAML ({exc}).") from None
+    if data is None:
+        raise ProjectError(f"{source} is empty; it needs at least 'schema: {SCHEMA_VERSION}' and a title.")
+    return _Reader(source, _line_map(node) if node is not None else {}).project(data)
+
+
+def load_project(root: Path | str) -> Project:
+    """Read `root/story.yaml`; every referenced path is checked to stay inside `root`."""
+    root = Path(root)
+    story = root / STORY_FILE
+    if not story.is_file():
+        if root.is_file() and root.name == STORY_FILE:
+            return load_project(root.parent)
+        raise ProjectError(
+            f"{root} is not a project folder: there is no {STORY_FILE} in it. "
+            "Create one with 'python -m storyboard new DIR' or point at the folder that holds story.yaml."
+        )
+    try:
+        text = story.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProjectError(f"{story} is not UTF-8 text; save it as UTF-8.") from None
+    project = parse_story(text, source=str(story))
+    for rel in project_paths(project):
+        resolve_inside(root, rel)  # catches symlinks that lead outside
+    return project
+
+
+def project_paths(project: Project) -> list[str]:
+    """Every file path a project names (cast images, poses, takes)."""
+    paths: list[str] = []
+    for member in project.cast:
+        paths += [p for p in (member.reference, member.mask, member.outfit) if p]
+    for panel in project.panels:
+        if panel.pose:
+            paths.append(panel.pose)
+        paths += [t.file for t in panel.takes]
+    return paths
+
+
+def to_data(project: Project) -> dict[str, Any]:
+    """The plain-data form of a project as written to story.yaml (defaults left out where noise)."""
+
+    def character(c: Character) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": c.id, "name": c.name, "reference": c.reference}
+        if c.mask:
+            out["mask"] = c.mask
+        if c.outfit:
+            out["outfit"] = c.outfit
+        out["description"] = c.description
+        out["color"] = c.color
+        return out
+
+    def take(t: Take) -> Any:
+        if t.seed is None and t.engine is None and t.inputs is None:
+            return t.file
+        return {k: v for k, v in dataclasses.asdict(t).items() if v is not None}
+
+    def panel(p: Panel) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": p.id, "prompt": p.prompt, "characters": list(p.characters)}
+        if p.pose:
+            out["pose"] = p.pose
+        out["shot"] = p.shot
+        out["caption"] = p.caption
+        out["balloons"] = [
+            {"speaker": b.speaker, "kind": b.kind, "text": b.text} if b.speaker else {"kind": b.kind, "text": b.text}
+            for b in p.balloons
+        ]
+        out["notes"] = p.notes
+        if p.duration is not None:
+            out["duration"] = p.duration
+        if p.seed is not None:
+            out["seed"] = p.seed
+        out["seed_locked"] = p.seed_locked
+        out["takes"] = [take(t) for t in p.takes]
+        if p.selected is not None:
+            out["selected"] = p.selected
+        return out
+
+    data: dict[str, Any] = {"schema": project.schema, "title": project.title}
+    if project.author:
+        data["author"] = project.author
+    data["style"] = project.style
+    data["page"] = dataclasses.asdict(project.page)
+    data["cast"] = [character(c) for c in project.cast]
+    data["panels"] = [panel(p) for p in project.panels]
+    return data
+
+
+def dump_story(project: Project) -> str:
+    """The story.yaml text for a project."""
+    return yaml.safe_dump(to_data(project), sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a failure at any point leaves the old file as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_project(root: Path | str, project: Project) -> None:
+    """Validate and atomically write `root/story.yaml`; a project that would not load again is refused."""
+    root = Path(root)
+    text = dump_story(project)
+    parse_story(text, source=f"{root / STORY_FILE} (about to be saved)")  # never write what we cannot read back
+    try:
+        atomic_write(root / STORY_FILE, text.encode("utf-8"))
+    except OSError as exc:
+        raise ProjectError(
+            f"Could not save {root / STORY_FILE}: {exc.strerror or exc}. The previous version is unchanged; "
+            "check that the folder is writable and the disk has room."
+        ) from exc
+
+
+def new_project(root: Path | str, title: str | None = None, style: str = Project.style) -> Project:
+    """Create an empty project folder with a story.yaml; refuses a folder that already holds one."""
+    root = Path(root)
+    if (root / STORY_FILE).exists():
+        raise ProjectError(f"{root} already holds a {STORY_FILE}; choose another folder or open that project.")
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"{root} exists and is not a folder; choose another name.")
+    project = Project(title=title or root.name.replace("-", " ").replace("_", " ").strip().title() or "Untitled", style=style)
+    for sub in ("cast", "poses", "renders"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    save_project(root, project)
+    return project
+
+
+# ---------------------------------------------------------------- zip import / export
+
+ZIP_MAX_BYTES = 4 * 1024**3
+ZIP_MAX_ENTRIES = 20_000
+_SKIP_IN_ZIP = {"__pycache__", ".DS_Store"}
+
+
+def export_zip(root: Path | str, dest: Path | str) -> Path:
+    """Write the project folder (story.yaml and everything beside it) to one `.zip`, atomically."""
+    root, dest = Path(root), Path(dest)
+    load_project(root)  # refuse to package something that does not open
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(root.rglob("*")):
+                rel = path.relative_to(root)
+                if any(part in _SKIP_IN_ZIP or part.endswith(".tmp") for part in rel.parts):
+                    continue
+                if path.is_symlink() or not path.is_file() or path.resolve() == dest.resolve():
+                    continue
+                archive.write(path, rel.as_posix())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def import_zip(archive_path: Path | str, dest: Path | str) -> Project:
+    """Unpack a project `.zip` into the new folder `dest`; entries that would escape are refused."""
+    archive_path, dest = Path(archive_path), Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise ProjectError(f"{dest} is not empty; import the project into a new folder.")
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ProjectError(f"{archive_path} is not a readable .zip file ({exc}); export the project again.") from None
+    with archive:
+        entries = [e for e in archive.infolist() if not e.is_dir()]
+        if len(entries) > ZIP_MAX_ENTRIES or sum(e.file_size for e in entries) > ZIP_MAX_BYTES:
+            raise ProjectError(f"{archive_path} is too large to be a project (over {ZIP_MAX_ENTRIES} files or 4 GiB).")
+        for entry in entries:
+            problem = check_relative(entry.filename)
+            is_link = (entry.external_attr >> 16) & 0o170000 == 0o120000
+            if problem or is_link:
+                raise ProjectError(
+                    f"{archive_path} holds the entry {entry.filename!r}, which "
+                    f"{problem or 'is a symbolic link'}; nothing was imported. Only import projects you trust, "
+                    "exported by this app."
+                )
+        names = {e.filename.replace("\\", "/") for e in entries}
+        prefix = _story_prefix(names, archive_path)
+        created = not dest.exists()
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            for entry in entries:
+                name = entry.filename.replace("\\", "/")
+                if not name.startswith(prefix):
+                    continue
+                target = dest / name[len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(entry) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+            return load_project(dest)
+        except BaseException:
+            if created:
+                shutil.rmtree(dest, ignore_errors=True)
+            else:
+                for child in dest.iterdir():
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+            raise
+
+
+def _story_prefix(names: set[str], archive_path: Path) -> str:
+    """'' if story.yaml is at the zip's root, 'folder/' if it sits in one top folder."""
+    if STORY_FILE in names:
+        return ""
+    tops = {n.split("/", 1)[0] + "/" for n in names if n.count("/") == 1 and n.endswith("/" + STORY_FILE)}
+    if len(tops) == 1:
+        return tops.pop()
+    raise ProjectError(f"{archive_path} holds no {STORY_FILE} at its top; it is not a project exported by this app.")
