@@ -216,7 +216,7 @@ class _Reader:
         )
 
     def character(self, data: Any, path: tuple) -> Character:
-        f = self.fields(data, path, "character", f"cast member {path[1] + 1}")
+        f = self.fields(data, path, "character", _label(data, "cast member", path[1]))
         cid = self.ident(f["id"], path + ("id",), "cast member")
         what = f"cast member {cid!r}"
         color = f.get("color", model.CAST_COLORS[path[1] % len(model.CAST_COLORS)])
@@ -233,7 +233,7 @@ class _Reader:
         )
 
     def panel(self, data: Any, path: tuple) -> Panel:
-        f = self.fields(data, path, "panel", f"panel {path[1] + 1}")
+        f = self.fields(data, path, "panel", _label(data, "panel", path[1]))
         pid = self.ident(f["id"], path + ("id",), "panel")
         what = f"panel {pid!r}"
         characters = f.get("characters", [])
@@ -336,6 +336,12 @@ class _Reader:
                         f"panel {panel.id!r} balloon {j + 1} speaker {balloon.speaker!r} is not in the cast "
                         f"({', '.join(cast_ids) or 'the cast is empty'}).",
                     )
+
+
+def _label(data: Any, what: str, index: int) -> str:
+    """'panel 'p3'' when the item has a usable id, else 'panel 3' (1-based)."""
+    ident = data.get("id") if isinstance(data, dict) else None
+    return f"{what} {ident!r}" if isinstance(ident, str) and ident else f"{what} {index + 1}"
 
 
 def _kind(value: Any) -> str:

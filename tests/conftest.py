@@ -1,0 +1,99 @@
+"""Shared fixtures: small projects built on the fly, and a copy of the shipped sample."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "assets" / "samples" / "rainy-monday"
+
+STORY = textwrap.dedent(
+    """\
+    schema: 1
+    title: Test Story
+    author: Tester
+    style: ink-comic
+    page: {size: a4, template: auto, reading: ltr}
+    cast:
+      - id: mia
+        name: Mia
+        reference: cast/mia.png
+        mask: cast/mia_mask.png
+        description: short red hair
+        color: "#e4572e"
+      - id: leo
+        name: Leo
+        reference: cast/leo.png
+        color: "#2e86ab"
+    panels:
+      - id: p1
+        prompt: "{mia} runs for the bus"
+        characters: [mia]
+        shot: wide
+        caption: "Monday, 8:59."
+        balloons:
+          - {speaker: mia, kind: shout, text: Wait for me!}
+        notes: camera low
+        duration: 2.5
+        seed: 1234
+      - id: p2
+        prompt: "{mia} and {leo} talk"
+        characters: [mia, leo]
+        pose: poses/p2.json
+        shot: medium
+        balloons:
+          - {speaker: leo, kind: speech, text: Morning!}
+          - {speaker: mia, kind: thought, text: Coffee first.}
+        seed: 99
+        seed_locked: true
+      - id: p3
+        prompt: the empty office
+        shot: establishing
+    """
+)
+
+POSE_P2 = {
+    "canvas_width": 1024,
+    "canvas_height": 1024,
+    "people": [
+        {"pose_keypoints_2d": [v for x, y in [(300, 200), (300, 300), (250, 300), (230, 420), (220, 520), (350, 300),
+                                                (370, 420), (380, 520), (270, 560), (265, 750), (262, 930), (330, 560),
+                                                (335, 750), (338, 930), (290, 185), (310, 185), (280, 195), (320, 195)]
+                               for v in (x, y, 1.0)]},
+        {"pose_keypoints_2d": [v for x, y in [(700, 200), (700, 300), (650, 300), (630, 420), (620, 520), (750, 300),
+                                                (770, 420), (780, 520), (670, 560), (665, 750), (662, 930), (730, 560),
+                                                (735, 750), (738, 930), (690, 185), (710, 185), (680, 195), (720, 195)]
+                               for v in (x, y, 1.0)]},
+    ],
+}
+
+
+def write_project(root: Path, story: str = STORY) -> Path:
+    """A small project folder with real PNG cast images and a two-person pose."""
+    import json
+
+    (root / "cast").mkdir(parents=True, exist_ok=True)
+    (root / "poses").mkdir(exist_ok=True)
+    Image.new("RGB", (64, 80), (200, 120, 90)).save(root / "cast" / "mia.png")
+    Image.new("L", (64, 80), 255).save(root / "cast" / "mia_mask.png")
+    Image.new("RGB", (64, 80), (90, 120, 200)).save(root / "cast" / "leo.png")
+    (root / "poses" / "p2.json").write_text(json.dumps(POSE_P2))
+    (root / "story.yaml").write_text(story)
+    return root
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "proj")
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    dest = tmp_path / "sample"
+    shutil.copytree(SAMPLE, dest)
+    return dest

@@ -1,0 +1,83 @@
+"""Style presets: every shipped one loads; each kind of mistake gets a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from storyboard.errors import PresetError
+from storyboard.presets import STYLES_DIR, list_styles, load_style, load_style_file, parse_style
+
+GOOD = {
+    "schema": 1,
+    "name": "Test",
+    "description": "d",
+    "prompt": "{prompt}, ink",
+    "negative": "photo",
+    "lora": {"repo": "owner/name", "file": "w.safetensors", "weight": 0.8, "trigger": ["inkAF"], "license": "mit"},
+    "sampler": {"scheduler": "unipc", "steps": 25, "guidance": 7.5, "ip_adapter_scale": 0.8, "lora_scale": 0.8},
+}
+
+
+def test_at_least_six_styles_ship_and_all_load() -> None:
+    styles = list_styles()
+    assert len(styles) >= 6
+    assert "ink-comic" in styles  # the default style of new projects
+    for style_id, style in styles.items():
+        assert style.id == style_id and style.name and style.description
+        assert "{prompt}" in style.prompt
+        assert "cat on a roof" in style.apply("cat on a roof")
+
+
+def test_shipped_loras_name_a_hub_file_and_licence() -> None:
+    with_lora = [s for s in list_styles().values() if s.lora]
+    assert with_lora, "at least one preset should use a style LoRA"
+    for style in with_lora:
+        assert style.lora.repo and "/" in style.lora.repo
+        assert style.lora.file.endswith(".safetensors")
+        assert style.lora.license, f"{style.id}: name the LoRA's licence"
+        text = (STYLES_DIR / f"{style.id}.yaml").read_text()
+        assert text.lstrip().startswith("#"), f"{style.id}: the licence comment belongs at the top of the file"
+
+
+def test_apply_fills_the_template_and_adds_missing_trigger_words() -> None:
+    style = parse_style(GOOD, "t", "t.yaml")
+    assert style.apply("  a cat ") == "inkAF, a cat, ink"
+    already = parse_style({**GOOD, "prompt": "inkAF style, {prompt}"}, "t", "t.yaml")
+    assert already.apply("a cat") == "inkAF style, a cat"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"prompt": "no placeholder"}, "must contain {prompt}"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"schema": 2}, "schema 2 is not supported"),
+        ({"name": None}, "has no 'name'"),
+        ({"lora": {"repo": "a/b"}}, "either 'repo' and 'file'"),
+        ({"lora": {"path": "style.ckpt"}}, "must be a .safetensors file"),
+        ({"lora": {"path": "s.safetensors", "weight": 5}}, "lora weight 5.0 is out of range"),
+        ({"sampler": {"steps": 0}}, "steps 0 is out of range"),
+        ({"sampler": {"scheduler": "magic"}}, "scheduler 'magic' is unknown"),
+        ({"sampler": {"guidance": "high"}}, "'guidance' must be"),
+        ({"sampler": {"steps": True}}, "'steps' must be"),
+    ],
+)
+def test_bad_presets_are_refused_with_a_clear_message(change: dict, message: str) -> None:
+    data = {**GOOD, **change}
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(PresetError, match=message.replace("(", r"\(").replace("{", r"\{")):
+        parse_style(data, "bad", "bad.yaml")
+
+
+def test_broken_yaml_and_unknown_style(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("schema: 1\nname: [oops\n")
+    with pytest.raises(PresetError, match=r"broken.yaml, line \d+"):
+        load_style_file(tmp_path / "broken.yaml")
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "ok.yaml").write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(PresetError, match="Available styles: ok"):
+        load_style("nope", only)

@@ -1,0 +1,1 @@
+"""Gradio Blocks UI: one module per area, built on storyboard/ handlers."""
