@@ -115,6 +115,60 @@ def _cmd_styles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pose_map(args: argparse.Namespace) -> int:
+    from storyboard.posemap import write_pose_map
+    from storyboard.poses import read_pose
+
+    pose = read_pose(Path(args.pose))
+    out = write_pose_map(Path(args.output), pose, width=args.width, height=args.height, style=args.style, hands=args.hands, face=args.face)
+    log.info("Wrote %s (%d person(s), %s lines).", out, len(pose.people), args.style)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from storyboard.engines import RenderContext, get_engine
+    from storyboard.export import EXPORT_OPTIONS, export_project, make_options
+    from storyboard.render import PanelEvent
+    from storyboard.storyfile import load_project
+
+    root = Path(args.project)
+    project = load_project(root)
+    settings = {o.name: getattr(args, o.name) for o in EXPORT_OPTIONS}
+    options = make_options(args.output, sheet=args.sheet, png_dir=args.png_dir, render_missing=not args.no_render, **settings)
+    engine = None
+    if not args.no_render:
+        models = Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
+        engine = _LazyEngine(lambda: get_engine(args.engine, models))
+
+    def on_panel(event: PanelEvent) -> None:
+        log.info("[%d/%d] %s: rendered in %.2f s -> %s", event.index, event.total, event.panel_id, event.seconds or 0, event.take)
+
+    cancel = threading.Event()
+    started = time.perf_counter()
+    try:
+        result = export_project(root, project, options, engine, on_panel=on_panel, context=RenderContext(cancel_event=cancel))
+    except KeyboardInterrupt:
+        cancel.set()
+        raise RenderCancelled("Export interrupted; panels rendered so far are saved in story.yaml, no PDF was written.") from None
+    log.info("Done in %.1f s: %s, %d page(s)%s%s.", time.perf_counter() - started, result.pdf, result.pages,
+             f", {len(result.rendered)} panel(s) rendered first" if result.rendered else "",
+             f", {len(result.issues)} lettering warning(s) above" if result.issues else "")
+    return 0
+
+
+class _LazyEngine:
+    """Builds the engine only when a panel needs rendering, so exporting rendered panels loads no model."""
+
+    def __init__(self, build):
+        self._build = build
+        self._engine = None
+
+    def __getattr__(self, name: str):
+        if self._engine is None:
+            self._engine = self._build()
+        return getattr(self._engine, name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging")
@@ -149,6 +203,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("styles", help="list the style presets")
     p.set_defaults(func=_cmd_styles)
+
+    from storyboard.posemap import MAP_STYLES
+
+    p = add("pose-map", help="draw an OpenPose JSON file as the ControlNet conditioning image (PNG)")
+    p.add_argument("pose", metavar="POSE.json", help="OpenPose JSON (pixel or normalised coordinates)")
+    p.add_argument("-o", "--output", metavar="MAP.png", required=True, help="the PNG to write")
+    p.add_argument("--width", type=int, help="map width in pixels (default: the pose's canvas_width)")
+    p.add_argument("--height", type=int, help="map height in pixels (default: the pose's canvas_height)")
+    p.add_argument("--style", choices=tuple(MAP_STYLES), default="openpose",
+                   help="; ".join(f"{s.name}: {s.help}" for s in MAP_STYLES.values()))
+    p.add_argument("--hands", action="store_true", help="also draw hand keypoints when the JSON has them")
+    p.add_argument("--face", action="store_true", help="also draw face keypoints when the JSON has them")
+    p.set_defaults(func=_cmd_pose_map)
+
+    from storyboard.export import EXPORT_OPTIONS
+    from storyboard.layout import list_templates
+
+    p = add("export", help="export comic pages (or a storyboard sheet) as PDF, and PNG pages; renders panels without a take first")
+    p.add_argument("project", help="project folder (or its story.yaml)")
+    p.add_argument("-o", "--output", metavar="OUT.pdf", required=True, help="the PDF to write (replaced only when complete)")
+    p.add_argument("--sheet", action="store_true", help="a storyboard sheet: frames with shot, dialogue, caption, action, notes, duration")
+    p.add_argument("--png-dir", metavar="DIR", help="also write each page as DIR/page-001.png ...")
+    p.add_argument("--engine", choices=("auto", "draft", "storymaker"), default="auto", help="engine for panels without a take")
+    p.add_argument("--models", metavar="DIR", help=f"folder with the model weights (default: ${MODELS_ENV} or the Hugging Face cache)")
+    p.add_argument("--no-render", action="store_true", help="fail instead of rendering panels that have no take")
+    for option in EXPORT_OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        help_text = option.help + (f" (one of: {', '.join(list_templates())})" if option.name == "template" else "")
+        if option.kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            p.add_argument(flag, type=option.kind, default=None, metavar=option.name.split("_")[-1].upper(),
+                           choices=("ltr", "rtl") if option.name == "reading" else None,
+                           help=help_text + (f" (default {option.default})" if option.default not in (None, "") else ""))
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

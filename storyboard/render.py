@@ -11,7 +11,7 @@ import io
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +63,13 @@ def file_digest(path: Path) -> str:
     return _hash_cache[key]
 
 
-def build_request(root: Path, project: Project, panel: Panel, style: StylePreset, seed: int) -> RenderRequest:
-    """The engine request for one panel, with absolute paths and the pose read from its file."""
+def build_request(
+    root: Path, project: Project, panel: Panel, style: StylePreset, seed: int, size: tuple[int, int] | None = None
+) -> RenderRequest:
+    """The engine request for one panel, with absolute paths and the pose read from its file.
+
+    `size` (width, height) overrides the shot-type size, e.g. with the size of the panel's page slot.
+    """
     characters = []
     for cid in panel.characters:
         c = project.character(cid)
@@ -83,7 +88,7 @@ def build_request(root: Path, project: Project, panel: Panel, style: StylePreset
         except PoseError as exc:
             raise PoseError(f"Panel {panel.id!r}: {exc}") from None
     prompt = fill_prompt(panel.prompt, project)
-    width, height = panel_size(panel)
+    width, height = size or panel_size(panel)
     return RenderRequest(
         panel_id=panel.id,
         prompt=prompt,
@@ -98,6 +103,7 @@ def build_request(root: Path, project: Project, panel: Panel, style: StylePreset
         steps=style.sampler.steps,
         guidance=style.sampler.guidance,
         style=style.id,
+        cache_dir=root / ".cache",
         options=(("ip_adapter_scale", style.sampler.ip_adapter_scale), ("lora_scale", style.sampler.lora_scale),
                  ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None)),
     )
@@ -107,7 +113,7 @@ def request_digest(request: RenderRequest, engine: Engine) -> str:
     """A digest of everything that shapes the image: equal digests mean an equal render."""
     data = {
         "engine": [engine.name, engine.version],
-        "request": {k: v for k, v in dataclasses.asdict(request).items() if k not in ("characters", "pose")},
+        "request": {k: v for k, v in dataclasses.asdict(request).items() if k not in ("characters", "pose", "cache_dir")},
         "characters": [
             {
                 "id": c.id, "name": c.name, "color": c.color, "description": c.description,
@@ -154,8 +160,12 @@ def render_project(
     force: bool = False,
     context: RenderContext | None = None,
     on_panel: Callable[[PanelEvent], None] | None = None,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Project:
-    """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel."""
+    """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel.
+
+    `sizes` maps panel ids to render sizes (from the page layout's slots); others use the shot-type size.
+    """
     root = Path(root)
     context = context or RenderContext()
     style = load_style(project.style)
@@ -173,7 +183,7 @@ def render_project(
             continue
         context.check_cancelled()
         seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        request = build_request(root, project, panel, style, seed)
+        request = build_request(root, project, panel, style, seed, (sizes or {}).get(panel.id))
         digest = request_digest(request, engine)
         result = engine.render(request, context)
         rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
