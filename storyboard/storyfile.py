@@ -529,7 +529,7 @@ def new_project(root: Path | str, title: str | None = None, style: str = Project
 
 ZIP_MAX_BYTES = 4 * 1024**3
 ZIP_MAX_ENTRIES = 20_000
-_SKIP_IN_ZIP = {"__pycache__", ".DS_Store"}
+_SKIP_IN_ZIP = {"__pycache__", ".DS_Store", ".cache"}  # .cache: encodings, rebuilt on demand
 
 
 def export_zip(root: Path | str, dest: Path | str) -> Path:

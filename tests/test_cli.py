@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ from storyboard.cli import main
 from storyboard.storyfile import load_project
 
 
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "storyboard", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "storyboard", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
 
 
 def takes_on_disk(root: Path) -> list[Path]:
@@ -145,9 +147,13 @@ def test_validate_reports_missing_files_and_unknown_style(project_dir: Path) -> 
 def test_not_a_project_and_storymaker_unavailable(tmp_path: Path, project_dir: Path) -> None:
     result = run("validate", str(tmp_path / "nothing"))
     assert result.returncode == 2 and "python -m storyboard new" in result.stderr
-    result = run("render", str(project_dir), "--engine", "storymaker")
-    if result.returncode != 0:  # until the StoryMaker engine can run here, it must say so plainly
-        assert result.returncode == 2 and "Traceback" not in result.stderr and "--engine draft" in result.stderr
+    # no weights here and no network: StoryMaker must say what is missing and what to do, plainly
+    result = run("render", str(project_dir), "--engine", "storymaker", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--engine draft" in result.stderr and "--models" in result.stderr
+    result = run("render", str(project_dir), "--engine", "storymaker", "--models", str(tmp_path / "no-models"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (project_dir / "renders").exists()
 
 
 def test_styles_lists_presets() -> None:

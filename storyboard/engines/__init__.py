@@ -53,6 +53,7 @@ class RenderRequest:
     guidance: float = 7.5
     style: str = ""
     options: tuple[tuple[str, Any], ...] = ()  # engine-specific settings (scales, LoRA, ...)
+    cache_dir: Path | None = None  # where the engine may cache per-project data (not an input of the image)
 
     def __post_init__(self) -> None:
         if self.width % 8 or self.height % 8 or self.width < 64 or self.height < 64:
@@ -101,26 +102,32 @@ class Engine(Protocol):
         ...
 
 
-def get_engine(name: str = "auto", models_dir: Path | None = None) -> Engine:
-    """Build an engine by name; 'auto' picks StoryMaker when it can run here, else draft."""
+def get_engine(name: str = "auto", models_dir: Path | None = None, **options: Any) -> Engine:
+    """Build an engine by name.
+
+    'storymaker' loads StoryMaker (downloading its models on first use when no models folder is given);
+    'auto' uses StoryMaker only when its models are already here and a GPU is present, else draft mode,
+    without importing torch when the models are missing.
+    """
     if name not in ENGINE_NAMES:
         raise EngineUnavailable(f"Unknown engine {name!r}; use one of: {', '.join(ENGINE_NAMES)}.")
     if name in ("storymaker", "auto"):
+        from storyboard.engines.storymaker.models import resolve_models
+
         try:
-            from storyboard.engines.storymaker import StoryMakerEngine  # noqa: PLC0415 - heavy, load on demand
-        except ImportError:
-            if name == "storymaker":
-                raise EngineUnavailable(
-                    "The StoryMaker engine is not part of this version yet. Use '--engine draft' for "
-                    "storyboard thumbnails without model weights."
-                ) from None
-        else:
+            paths = resolve_models(models_dir, download=name == "storymaker")
             try:
-                return StoryMakerEngine.create(models_dir)
-            except EngineUnavailable as exc:
-                if name == "storymaker":
-                    raise
-                log.warning("Using the draft engine: %s", exc)
+                from storyboard.engines.storymaker.engine import StoryMakerEngine, pick_device  # heavy: on demand
+            except ImportError as exc:
+                raise EngineUnavailable(f"StoryMaker needs torch and diffusers ({exc}); install the project's dependencies.") from exc
+            if name == "auto" and not options.get("device") and pick_device()[0] == "cpu":
+                raise EngineUnavailable("there is no GPU here; StoryMaker on the CPU takes minutes per panel "
+                                        "(ask for it with '--engine storymaker')")
+            return StoryMakerEngine(paths, **options)
+        except EngineUnavailable as exc:
+            if name == "storymaker":
+                raise
+            log.warning("Draft mode: %s", exc)
     from storyboard.engines.draft import DraftEngine
 
     return DraftEngine()

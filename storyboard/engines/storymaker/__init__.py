@@ -1,0 +1,1 @@
+"""The StoryMaker engine: consistent characters on SDXL (adapter, attention processors, encoding, pipeline)."""

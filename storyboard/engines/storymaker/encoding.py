@@ -1,0 +1,488 @@
+"""Character encoding for StoryMaker: from a cast member's photo to the adapter's three inputs.
+
+Per character (see ../shared/spec/STORYMAKER_NOTES.md, "Inputs per character"):
+
+- identity: the ArcFace embedding (`normed_embedding`, 512-d) of the largest face that insightface's
+  `buffalo_l` pack finds (detection + recognition only);
+- face tokens: CLIP ViT-H/14 penultimate-block tokens, CLS first, before the final layer norm (257 x 1280),
+  of the face aligned to 224 px with `insightface.utils.face_align.norm_crop`;
+- character tokens: the same for the character crop (the mask's bounding box, outside the slightly blurred
+  mask filled with white, stretched to 224 x 224 as the released pipeline does), or for the outfit image when
+  one is given (clothing swap), or all zeros in face-only mode.
+
+Encodings are cached by content hash (photo, mask and outfit bytes, mode, model files) in memory and, when a
+cache folder is given, on disk as safetensors, so a story costs one encoding per character, not per panel.
+
+Models come from local folders only; nothing here downloads. `face_dir` is the `insightface` folder holding
+`models/buffalo_l/` (det_10g.onnx, w600k_r50.onnx, ...). The insightface model packs are licensed for
+non-commercial research use only. `clip_dir` is an open_clip model folder (`open_clip_config.json` plus
+`open_clip_model.safetensors` or `open_clip_pytorch_model.bin`), such as the files of
+laion/CLIP-ViT-H-14-laion2B-s32B-b79K. Face detection runs on the CPU (once per character); CLIP on `device`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from storyboard.engines import CharacterRef
+from storyboard.errors import EngineError, EngineUnavailable
+
+log = logging.getLogger(__name__)
+
+ENCODING_VERSION = 1  # bump when the preprocessing changes: old cache entries are then ignored
+BUFFALO_PACK = "buffalo_l"
+BUFFALO_FILES = ("det_10g.onnx", "w600k_r50.onnx")  # detection, recognition: the two modules used
+CLIP_CONFIG = "open_clip_config.json"
+CLIP_WEIGHTS = (  # open_clip's own order of preference
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth",
+)
+CROP_PX = 224
+DETECTION_SIZE = (640, 640)
+MIN_FACE_PX = 100
+MEMORY_ENTRIES = 64  # encodings kept in memory by one encoder
+MASK_BLUR_KERNEL = 5  # a 5 x 5 Gaussian softens the mask edge before the background is whitened
+INSIGHTFACE_LICENSE = "The insightface model packs are licensed for non-commercial research use only."
+BUFFALO_HOWTO = (
+    "Get buffalo_l.zip from the insightface model zoo (github.com/deepinsight/insightface, release v0.7) and "
+    "unzip it so that the .onnx files lie directly in {folder}. " + INSIGHTFACE_LICENSE
+)
+CLIP_HOWTO = (
+    "Put an open_clip ViT-H/14 model folder there: open_clip_config.json and open_clip_model.safetensors (or "
+    "open_clip_pytorch_model.bin) from the Hugging Face repository laion/CLIP-ViT-H-14-laion2B-s32B-b79K."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class CharacterEncoding:
+    """What the adapter needs for one character. Arrays are float32 and read-only."""
+
+    identity: np.ndarray  # (512,): ArcFace normed_embedding of the largest face
+    face_tokens: np.ndarray  # (T, W): CLIP penultimate tokens incl. CLS of the aligned face; (257, 1280) for ViT-H/14
+    character_tokens: np.ndarray  # (T, W): same for the character crop or outfit; zeros in face-only mode
+    face_box: tuple[float, float, float, float]  # x0, y0, x1, y1 of the face, in pixels of the upright photo
+    warnings: tuple[str, ...] = ()  # things the user may want to fix, e.g. no mask
+
+
+class MaskMaker(Protocol):
+    """The hook for automatic masks: a segmentation model that returns a person mask ("L") for a photo."""
+
+    name: str  # names the model and its version: it is part of the cache key
+
+    def __call__(self, photo: Image.Image) -> Image.Image: ...
+
+
+class CharacterEncoder:
+    """Turns CharacterRefs into CharacterEncodings; loads its models on first use, caches its results.
+
+    `face_dir` is the `insightface` folder (holding `models/buffalo_l/`) or the `buffalo_l` folder itself;
+    `clip_dir` an open_clip model folder. Missing files raise EngineUnavailable at once; the models load on
+    the first encoding that is not cached. `cache_dir` (the engine passes `<project>/.cache/encodings/`) keeps
+    encodings across runs; `mask_maker` makes masks for characters without one. `calls` counts the real
+    (uncached) encodings done.
+    """
+
+    def __init__(
+        self,
+        face_dir: Path,
+        clip_dir: Path,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        cache_dir: Path | None = None,
+        mask_maker: MaskMaker | None = None,
+    ) -> None:
+        self.buffalo_dir = _buffalo_dir(Path(face_dir))
+        self.clip_dir = Path(clip_dir)
+        self.clip_weights = _clip_weights(self.clip_dir)
+        self.device = device
+        self.dtype = dtype
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.mask_maker = mask_maker
+        self.calls = 0  # real (uncached) encodings done
+        self.model_id = _model_fingerprint(self.buffalo_dir, self.clip_dir, self.clip_weights)
+        self._memory: OrderedDict[str, CharacterEncoding] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+        self._face_app: Any = None
+        self._visual: Any = None
+        self._preprocess: Any = None
+        self._layer = -1  # index of the penultimate CLIP block, set when CLIP loads
+
+    # -- public -------------------------------------------------------------------------------------------
+
+    def encode(self, character: CharacterRef, face_only: bool = False) -> CharacterEncoding:
+        """The encoding of one character: from the cache when its files and the models are unchanged."""
+        with self._lock:
+            # 1. Read the files (a missing one is named)
+            reference = _read_bytes(character.reference, "reference photo", character)
+            mask = _read_bytes(character.mask, "mask", character) if character.mask and not face_only else None
+            outfit = _read_bytes(character.outfit, "outfit image", character) if character.outfit and not face_only else None
+            # 2. Look in the caches
+            key = self._cache_key(reference, mask, outfit, face_only)
+            encoding = self._memory.get(key)
+            if encoding is not None:
+                if self.cache_dir is not None and not (self.cache_dir / f"{key}.safetensors").is_file():
+                    self._write_disk(key, encoding)  # another project, or its cache was cleared
+            else:
+                encoding = self._read_disk(key)
+            # 3. Encode what is in neither cache
+            if encoding is None:
+                encoding = self._encode(character, reference, mask, outfit, face_only)
+                self.calls += 1
+                self._write_disk(key, encoding)
+            self._remember(key, encoding)
+            return encoding
+
+    def clip_tokens(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """CLIP penultimate-block tokens, CLS first, before the final layer norm: (N, T, W) float32."""
+        self._load_clip()
+        batch = torch.stack([self._preprocess(image) for image in images]).to(self.device, self.dtype)
+        with torch.inference_mode():
+            out = self._visual.forward_intermediates(
+                batch,
+                indices=[self._layer],
+                stop_early=True,
+                output_fmt="NLC",
+                output_extra_tokens=True,
+                intermediates_only=True,
+            )
+            tokens = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
+        return tokens.float().cpu().numpy()
+
+    # -- encoding ------------------------------------------------------------------------------------------
+
+    def _encode(
+        self, character: CharacterRef, reference: bytes, mask: bytes | None, outfit: bytes | None, face_only: bool
+    ) -> CharacterEncoding:
+        notes: list[str] = []
+        photo = _decode_image(reference, character.reference, "reference photo", character)
+
+        # Face: identity and aligned crop
+        face, count = self._largest_face(photo, character)
+        x0, y0, x1, y1 = (float(v) for v in face.bbox[:4])
+        if count > 1:
+            notes.append(f"{count} faces in the photo of {character.name}; the largest is used.")
+        if min(x1 - x0, y1 - y0) < MIN_FACE_PX:
+            notes.append(
+                f"The face in the photo of {character.name} is only {min(x1 - x0, y1 - y0):.0f} px; a photo whose face "
+                f"is at least {MIN_FACE_PX} px gives a better likeness."
+            )
+        identity = np.asarray(face.normed_embedding, dtype=np.float32)
+        face_crop = align_face(photo, np.asarray(face.kps, dtype=np.float32))
+
+        # Character crop: outfit, mask, automatic mask, or the whole photo
+        if face_only:
+            crop = None
+        elif outfit is not None:
+            crop = _decode_image(outfit, character.outfit, "outfit image", character).resize((CROP_PX, CROP_PX), Image.BICUBIC)
+        elif mask is not None:
+            mask_image = _decode_image(mask, character.mask, "mask", character, mode=None)
+            crop = character_crop(photo, _fit_mask(mask_image, photo, character, notes), character)
+        elif self.mask_maker is not None:
+            try:
+                made = self.mask_maker(photo)
+            except Exception as exc:  # a third-party model: say which one failed, for whom
+                raise EngineError(
+                    f"The automatic mask ({self.mask_maker.name}) failed for {character.name} ({character.reference}): "
+                    f"{exc}. Add a mask image to the cast entry instead."
+                ) from exc
+            notes.append(f"No mask for {character.name}: one was made automatically by {self.mask_maker.name}.")
+            crop = character_crop(photo, _fit_mask(made, photo, character, notes), character)
+        else:
+            notes.append(f"No mask for {character.name}: the whole photo is used as the character crop.")
+            crop = photo.resize((CROP_PX, CROP_PX), Image.BICUBIC)
+
+        # CLIP tokens, both crops in one batch
+        if crop is None:
+            face_tokens = self.clip_tokens([face_crop])[0]
+            character_tokens = np.zeros_like(face_tokens)
+        else:
+            face_tokens, character_tokens = self.clip_tokens([face_crop, crop])
+        return _frozen(identity, face_tokens, character_tokens, (x0, y0, x1, y1), tuple(notes))
+
+    def _largest_face(self, photo: Image.Image, character: CharacterRef) -> tuple[Any, int]:
+        self._load_face()
+        bgr = np.ascontiguousarray(np.asarray(photo)[:, :, ::-1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # scikit-image deprecations inside insightface
+            faces = self._face_app.get(bgr)
+        if not faces:
+            raise EngineError(
+                f"No face found in the reference photo of {character.name} ({character.reference}). Use a clear, "
+                f"front-facing photo in which the face is at least about {MIN_FACE_PX} pixels tall."
+            )
+        largest = max(faces, key=lambda f: float(f.bbox[2] - f.bbox[0]) * float(f.bbox[3] - f.bbox[1]))
+        if largest.normed_embedding is None:
+            raise EngineUnavailable(f"The face models in {self.buffalo_dir} gave no identity embedding.")
+        return largest, len(faces)
+
+    # -- models --------------------------------------------------------------------------------------------
+
+    def _load_face(self) -> None:
+        if self._face_app is not None:
+            return
+        from insightface.app import FaceAnalysis  # noqa: PLC0415 - heavy, load on demand
+
+        try:
+            # An existing directory as `name` makes FaceAnalysis load it as it is and never download.
+            app = FaceAnalysis(
+                name=str(self.buffalo_dir.resolve()),
+                root=str(self.buffalo_dir.parent.parent),
+                allowed_modules=["detection", "recognition"],
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # onnx/onnxruntime raise many kinds for a damaged file
+            raise EngineUnavailable(
+                f"The face models in {self.buffalo_dir} could not be loaded ({type(exc).__name__}: {exc}). "
+                + BUFFALO_HOWTO.format(folder=self.buffalo_dir)
+            ) from exc
+        if "recognition" not in app.models:
+            raise EngineUnavailable(
+                f"No face recognition model in {self.buffalo_dir}. " + BUFFALO_HOWTO.format(folder=self.buffalo_dir)
+            )
+        app.prepare(ctx_id=-1, det_size=DETECTION_SIZE)
+        self._face_app = app
+
+    def _load_clip(self) -> None:
+        if self._visual is not None:
+            return
+        import open_clip  # noqa: PLC0415 - heavy, load on demand
+
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + str(self.clip_dir))
+        except Exception as exc:  # config and checkpoint errors come as several types
+            raise EngineUnavailable(
+                f"The CLIP model in {self.clip_dir} could not be loaded ({type(exc).__name__}: {exc}). " + CLIP_HOWTO
+            ) from exc
+        visual = model.visual
+        if not isinstance(visual, open_clip.transformer.VisionTransformer) or len(visual.transformer.resblocks) < 2:
+            raise EngineUnavailable(f"The CLIP model in {self.clip_dir} is not a ViT with at least 2 blocks. " + CLIP_HOWTO)
+        del model  # the text tower is not needed
+        self._visual = visual.to(device=self.device, dtype=self.dtype).eval()
+        self._preprocess = preprocess
+        self._layer = len(visual.transformer.resblocks) - 2  # the penultimate block, hidden_states[-2]
+
+    # -- cache ---------------------------------------------------------------------------------------------
+
+    def _remember(self, key: str, encoding: CharacterEncoding) -> None:
+        self._memory[key] = encoding
+        self._memory.move_to_end(key)
+        while len(self._memory) > MEMORY_ENTRIES:  # about 2.6 MB each for ViT-H/14
+            self._memory.popitem(last=False)
+
+    def _cache_key(self, reference: bytes, mask: bytes | None, outfit: bytes | None, face_only: bool) -> str:
+        digest = hashlib.sha256()
+        parts: list[tuple[str, bytes | None]] = [("reference", reference)]
+        if not face_only:
+            parts += [("mask", mask), ("outfit", outfit)]
+            if mask is None and outfit is None and self.mask_maker is not None:
+                parts.append(("mask_maker", self.mask_maker.name.encode()))
+        header = {"version": ENCODING_VERSION, "models": self.model_id, "dtype": str(self.dtype), "face_only": face_only}
+        digest.update(json.dumps(header, sort_keys=True).encode())
+        for name, data in parts:
+            digest.update(f"|{name}:{-1 if data is None else len(data)}|".encode())
+            digest.update(data or b"")
+        return digest.hexdigest()[:40]
+
+    def _read_disk(self, key: str) -> CharacterEncoding | None:
+        if self.cache_dir is None:
+            return None
+        path = self.cache_dir / f"{key}.safetensors"
+        if not path.is_file():
+            return None
+        from safetensors import safe_open  # noqa: PLC0415
+
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                arrays = {name: f.get_tensor(name) for name in ("identity", "face_tokens", "character_tokens")}
+            box = tuple(float(v) for v in json.loads(meta["face_box"]))
+            notes = tuple(str(n) for n in json.loads(meta["warnings"]))
+            if arrays["identity"].ndim != 1 or arrays["face_tokens"].ndim != 2 or len(box) != 4:
+                raise ValueError("unexpected shapes")
+            if arrays["face_tokens"].shape != arrays["character_tokens"].shape:
+                raise ValueError("token shapes differ")
+        except Exception as exc:  # a damaged cache file is only a cache miss
+            log.warning("Ignoring the damaged encoding cache file %s: %s", path, exc)
+            return None
+        return _frozen(arrays["identity"], arrays["face_tokens"], arrays["character_tokens"], box, notes)  # type: ignore[arg-type]
+
+    def _write_disk(self, key: str, encoding: CharacterEncoding) -> None:
+        if self.cache_dir is None:
+            return
+        from safetensors.numpy import save_file  # noqa: PLC0415
+
+        tmp: str | None = None
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=f".{key}.", suffix=".tmp")
+            os.close(fd)
+            save_file(
+                {
+                    "identity": np.ascontiguousarray(encoding.identity),
+                    "face_tokens": np.ascontiguousarray(encoding.face_tokens),
+                    "character_tokens": np.ascontiguousarray(encoding.character_tokens),
+                },
+                tmp,
+                metadata={
+                    "face_box": json.dumps(list(encoding.face_box)),
+                    "warnings": json.dumps(list(encoding.warnings)),
+                    "encoding_version": str(ENCODING_VERSION),
+                },
+            )
+            os.replace(tmp, self.cache_dir / f"{key}.safetensors")
+        except OSError as exc:  # a read-only project still renders, only slower next time
+            log.warning("Could not write the encoding cache in %s: %s", self.cache_dir, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+
+# -- image helpers ------------------------------------------------------------------------------------------
+
+
+def align_face(photo: Image.Image, kps: np.ndarray, size: int = CROP_PX) -> Image.Image:
+    """The face aligned to the ArcFace template at `size` px (insightface's norm_crop), as RGB."""
+    from insightface.utils import face_align  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        aligned = face_align.norm_crop(np.asarray(photo), landmark=kps, image_size=size)
+    return Image.fromarray(aligned)
+
+
+def character_crop(photo: Image.Image, mask: Image.Image, character: CharacterRef | None = None) -> Image.Image:
+    """The mask's bounding box of the photo, white outside the slightly blurred mask, stretched to 224 x 224."""
+    import cv2  # noqa: PLC0415
+
+    alpha = np.asarray(mask.convert("L"))
+    ys, xs = np.nonzero(alpha >= 128)
+    if len(xs) == 0:
+        who = f" of {character.name} ({character.mask})" if character is not None else ""
+        raise EngineError(f"The mask{who} is empty: paint the character white on black, or remove the mask.")
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    pixels = np.asarray(photo, dtype=np.float64)[y0:y1, x0:x1]
+    soft = cv2.GaussianBlur(alpha[y0:y1, x0:x1], (MASK_BLUR_KERNEL, MASK_BLUR_KERNEL), 0)[:, :, None] / 255.0
+    # float64 and truncated to uint8 as in the released pipeline, so crops match it pixel for pixel
+    whitened = np.clip(255.0 * (1.0 - soft) + soft * pixels, 0, 255).astype(np.uint8)
+    return Image.fromarray(whitened).resize((CROP_PX, CROP_PX), Image.BICUBIC)
+
+
+def _fit_mask(mask: Image.Image, photo: Image.Image, character: CharacterRef, notes: list[str]) -> Image.Image:
+    """The mask as "L" at the photo's size: alpha when the mask is a cut-out, resized when only the scale differs."""
+    if mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info):
+        rgba = mask.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        mask = alpha if alpha.getextrema() != (255, 255) else rgba.convert("L")
+    else:
+        mask = mask.convert("L")
+    if mask.size != photo.size:
+        mask_ratio, photo_ratio = mask.width / mask.height, photo.width / photo.height
+        if abs(mask_ratio - photo_ratio) > 0.01 * photo_ratio:
+            raise EngineError(
+                f"The mask of {character.name} ({character.mask}) is {mask.width}x{mask.height} but the photo is "
+                f"{photo.width}x{photo.height}: draw the mask over the photo itself, at the same size."
+            )
+        notes.append(
+            f"The mask of {character.name} is {mask.width}x{mask.height}, the photo {photo.width}x{photo.height}: "
+            "the mask was resized to fit."
+        )
+        mask = mask.resize(photo.size, Image.BILINEAR)
+    return mask
+
+
+def _read_bytes(path: Path | None, what: str, character: CharacterRef) -> bytes:
+    try:
+        return Path(path).read_bytes()  # type: ignore[arg-type]
+    except FileNotFoundError:
+        raise EngineError(f"The {what} of {character.name} was not found: {path}. Check the cast entry.") from None
+    except OSError as exc:
+        raise EngineError(f"Could not read the {what} of {character.name} ({path}): {exc}.") from exc
+
+
+def _decode_image(data: bytes, path: Path | None, what: str, character: CharacterRef, mode: str | None = "RGB") -> Image.Image:
+    """An upright image (EXIF rotation applied); RGB with transparency laid on white unless `mode` is None."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise EngineError(
+            f"Could not read the {what} of {character.name} ({path}): {exc}. Use a PNG or JPEG image."
+        ) from exc
+    if mode is None:
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert(mode)
+    return image.convert(mode)
+
+
+def _frozen(
+    identity: np.ndarray,
+    face_tokens: np.ndarray,
+    character_tokens: np.ndarray,
+    box: tuple[float, float, float, float],
+    notes: tuple[str, ...],
+) -> CharacterEncoding:
+    arrays = [np.array(a, dtype=np.float32, copy=True) for a in (identity, face_tokens, character_tokens)]
+    for array in arrays:
+        array.setflags(write=False)
+    return CharacterEncoding(arrays[0], arrays[1], arrays[2], box, notes)
+
+
+# -- model folders ------------------------------------------------------------------------------------------
+
+
+def _buffalo_dir(face_dir: Path) -> Path:
+    """The buffalo_l folder under `face_dir` (the `insightface` folder, or buffalo_l itself); checks its files."""
+    folder = face_dir if face_dir.name == BUFFALO_PACK else face_dir / "models" / BUFFALO_PACK
+    missing = [name for name in BUFFALO_FILES if not (folder / name).is_file()]
+    if missing:
+        raise EngineUnavailable(
+            f"The insightface face models are missing from {folder}: {', '.join(missing)}. "
+            + BUFFALO_HOWTO.format(folder=folder)
+        )
+    return folder
+
+
+def _clip_weights(clip_dir: Path) -> Path:
+    missing = [] if (clip_dir / CLIP_CONFIG).is_file() else [CLIP_CONFIG]
+    weights = next((clip_dir / name for name in CLIP_WEIGHTS if (clip_dir / name).is_file()), None)
+    if weights is None:
+        missing.append(" or ".join(CLIP_WEIGHTS))
+    if missing:
+        raise EngineUnavailable(f"The CLIP image encoder is missing from {clip_dir}: {'; '.join(missing)}. " + CLIP_HOWTO)
+    return weights  # type: ignore[return-value]
+
+
+def _model_fingerprint(buffalo_dir: Path, clip_dir: Path, clip_weights: Path) -> str:
+    """A short id of the model files (size and the first and last MiB of each), cheap even for GB files."""
+    files = [buffalo_dir / name for name in BUFFALO_FILES] + [clip_dir / CLIP_CONFIG, clip_weights]
+    digest = hashlib.sha256()
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size}|".encode())
+        with path.open("rb") as f:
+            digest.update(f.read(1 << 20))
+            if size > 2 << 20:
+                f.seek(-(1 << 20), os.SEEK_END)
+                digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:24]

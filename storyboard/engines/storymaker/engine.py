@@ -1,0 +1,319 @@
+"""The StoryMaker engine: consistent characters on SDXL, with an optional OpenPose ControlNet and style LoRAs.
+
+It implements the same Engine interface as the draft engine. Models load once and are reused across
+panels; character encodings are cached by content; progress and cancel go through the RenderContext.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from storyboard.engines import CharacterRef, RenderContext, RenderRequest, RenderResult
+from storyboard.engines.storymaker.adapter import build_projection, read_checkpoint
+from storyboard.engines.storymaker.attention import install, installed, processors_for
+from storyboard.engines.storymaker.models import ModelPaths, resolve_models
+from storyboard.errors import EngineError, EngineUnavailable, RenderCancelled
+from storyboard.poses import Pose
+
+log = logging.getLogger(__name__)
+
+OFFLOAD_MODES = ("none", "model", "sequential")
+SCHEDULERS = {
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpmpp-2m": ("DPMSolverMultistepScheduler", {}),
+    "dpmpp-2m-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "ddim": ("DDIMScheduler", {}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryMakerSettings:
+    """Per-render knobs read from RenderRequest.options (defaults are the released ones)."""
+
+    ip_adapter_scale: float = 0.8
+    lora_scale: float = 0.8
+    scheduler: str = "unipc"
+    face_only: bool = False
+    controlnet_scale: float = 0.8
+    control_start: float = 0.0
+    control_end: float = 1.0
+    pose_map_style: str = "thick"  # the default ControlNet (xinsir) was trained on thicker lines
+    lora: dict | None = None
+
+    @classmethod
+    def from_request(cls, request: RenderRequest) -> StoryMakerSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in request.options if k in known and (v is not None or k == "lora")})
+
+
+def pick_device(preferred: str | None = None) -> tuple[str, torch.dtype]:
+    """The device to run on and its dtype: CUDA (fp16, bf16 where supported), Apple MPS (fp16), else CPU (fp32)."""
+    if preferred:
+        device = preferred
+    elif torch.cuda.is_available():
+        device = "cuda"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = "mps"
+    else:
+        device = "cpu"
+    if device.startswith("cuda"):
+        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return device, torch.float16 if device == "mps" else torch.float32
+
+
+class StoryMakerEngine:
+    """Renders panels with StoryMaker on SDXL."""
+
+    name = "storymaker"
+    version = "1"
+
+    def __init__(self, paths: ModelPaths, device: str | None = None, offload: str = "none", dtype: torch.dtype | None = None):
+        if offload not in OFFLOAD_MODES:
+            raise EngineError(f"Unknown offload mode {offload!r}; use one of {', '.join(OFFLOAD_MODES)}.")
+        from diffusers import ControlNetModel, StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
+
+        from storyboard.engines.storymaker.encoding import CharacterEncoder
+
+        self.paths = paths
+        self.device, default_dtype = pick_device(device)
+        self.dtype = dtype or default_dtype
+        self.offload = offload
+        started = time.perf_counter()
+        variant = "fp16" if any(paths.sdxl.rglob("*.fp16.safetensors")) else None
+        extra: dict[str, Any] = {}
+        if paths.vae is not None:
+            from diffusers import AutoencoderKL
+
+            extra["vae"] = AutoencoderKL.from_pretrained(paths.vae, torch_dtype=self.dtype)
+        try:
+            self.pipe = StableDiffusionXLPipeline.from_pretrained(paths.sdxl, torch_dtype=self.dtype, variant=variant, **extra)
+        except (OSError, ValueError) as exc:
+            raise EngineUnavailable(f"Could not load the SDXL pipeline from {paths.sdxl}: {exc}") from exc
+        if self.dtype == torch.float16 and paths.vae is None:
+            self.pipe.vae.config.force_upcast = True  # the SDXL VAE overflows in fp16; decode in fp32
+        # the ControlNet is built before the UNet's processors are swapped (the other order fails)
+        self.controlnet = ControlNetModel.from_pretrained(paths.controlnet, torch_dtype=self.dtype) if paths.controlnet else None
+        checkpoint = read_checkpoint(paths.storymaker)
+        self.projection = build_projection(checkpoint["image_proj_model"], str(paths.storymaker)).to(self.device, self.dtype)
+        layers = processors_for(self.pipe.unet, checkpoint["ip_adapter"]).to(self.device, self.dtype)
+        install(self.pipe.unet, layers)
+        self.pose_pipe = None
+        if self.controlnet is not None:
+            self.pose_pipe = StableDiffusionXLControlNetPipeline.from_pipe(self.pipe, controlnet=self.controlnet)
+            self._text_len = 77
+            self.controlnet.register_forward_pre_hook(self._controlnet_sees_text_only, with_kwargs=True)
+        self._place(offload)
+        self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device, dtype=self.dtype)
+        self._lora: str | None = None
+        self.load_seconds = time.perf_counter() - started
+        for pipe in filter(None, (self.pipe, self.pose_pipe)):
+            pipe.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def create(cls, models_dir: Path | None = None, download: bool = False, **kwargs: Any) -> StoryMakerEngine:
+        """Build the engine from a models folder or the Hugging Face cache; EngineUnavailable says what is missing."""
+        return cls(resolve_models(models_dir, download=download), **kwargs)
+
+    def describe(self) -> str:
+        where = {"cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU (fp32: slow, minutes per panel)"}[self.device.split(":")[0]]
+        pose = "with OpenPose ControlNet" if self.pose_pipe else "no pose ControlNet"
+        return f"StoryMaker on {where}, {str(self.dtype).removeprefix('torch.')}, {pose}, offload {self.offload}"
+
+    # ------------------------------------------------------------------ placement and hooks
+
+    def _place(self, offload: str) -> None:
+        if offload == "model" and self.device != "cpu":
+            for pipe in filter(None, (self.pipe, self.pose_pipe)):
+                pipe.enable_model_cpu_offload(device=self.device)
+        elif offload == "sequential" and self.device != "cpu":
+            for pipe in filter(None, (self.pipe, self.pose_pipe)):
+                pipe.enable_sequential_cpu_offload(device=self.device)
+        else:
+            self.pipe.to(self.device)
+            if self.controlnet is not None:
+                self.controlnet.to(self.device)
+
+    def _controlnet_sees_text_only(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The ControlNet was trained on text tokens: cut the image tokens off its context."""
+        if "encoder_hidden_states" in kwargs and kwargs["encoder_hidden_states"] is not None:
+            kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"][:, : self._text_len]
+        return args, kwargs
+
+    # ------------------------------------------------------------------ style LoRAs
+
+    def set_style_lora(self, lora: dict | None) -> None:
+        """Load, switch or unload a style LoRA without reloading the base model; its weight is applied once."""
+        key = None if not lora else f"{lora.get('repo') or ''}/{lora.get('file') or lora.get('path')}"
+        if key == self._lora:
+            if lora:
+                self.pipe.set_adapters(["style"], adapter_weights=[float(lora.get("weight", 1.0))])
+            return
+        if self._lora is not None:
+            self.pipe.delete_adapters("style")
+            self._lora = None
+        if lora:
+            source: str | Path
+            if lora.get("path"):
+                if self.paths.loras is None:
+                    raise EngineError(f"The style's LoRA {lora['path']} is a local file, but the models folder has no loras/ folder.")
+                source = self.paths.loras / lora["path"]
+                if not source.is_file():
+                    raise EngineError(f"The style's LoRA {source} does not exist; put the .safetensors file there or pick another style.")
+                kwargs: dict[str, Any] = {}
+            else:
+                source, kwargs = lora["repo"], {"weight_name": lora["file"]}
+            try:
+                self.pipe.load_lora_weights(source, adapter_name="style", **kwargs)
+            except Exception as exc:  # missing files, wrong format, hub errors
+                raise EngineError(f"Could not load the style LoRA {source}: {exc}. Check the style preset or pick another style.") from exc
+            self.pipe.set_adapters(["style"], adapter_weights=[float(lora.get("weight", 1.0))])
+            self._lora = key
+        if not installed(self.pipe.unet):
+            raise EngineError("Loading the style LoRA replaced StoryMaker's attention processors; this is a bug, please report it.")
+
+    # ------------------------------------------------------------------ rendering
+
+    def encode_prompt(self, prompt: str, negative: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Text embeddings for prompt and negative; prompts over one 77-token window are encoded in chunks."""
+        tokenizer = self.pipe.tokenizer
+        window = tokenizer.model_max_length - 2
+        chunks = [self._chunks(text, window) for text in (prompt, negative)]
+        n = max(len(chunks[0]), len(chunks[1]))
+        parts = []
+        for i in range(n):
+            pos = chunks[0][i] if i < len(chunks[0]) else ""
+            neg = chunks[1][i] if i < len(chunks[1]) else ""
+            parts.append(self.pipe.encode_prompt(pos, device=self.device, do_classifier_free_guidance=True, negative_prompt=neg))
+        prompt_embeds = torch.cat([p[0] for p in parts], dim=1)
+        negative_embeds = torch.cat([p[1] for p in parts], dim=1)
+        return prompt_embeds, negative_embeds, parts[0][2], parts[0][3]  # pooled from the first window
+
+    def _chunks(self, text: str, window: int) -> list[str]:
+        tokenizer = self.pipe.tokenizer
+        ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        if len(ids) <= window:
+            return [text]
+        return [tokenizer.decode(ids[i : i + window]) for i in range(0, len(ids), window)]
+
+    def image_tokens(self, characters: tuple[CharacterRef, ...], face_only: bool, cache_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(positive, negative) image tokens for the panel's characters, in skeleton order."""
+        warnings: list[str] = []
+        self.encoder.cache_dir = cache_dir / "encodings" if cache_dir is not None else None  # per project
+        encodings = [self.encoder.encode(c, face_only=face_only) for c in characters]
+        for enc in encodings:
+            warnings += list(enc.warnings)
+
+        def stack(name: str) -> torch.Tensor:
+            return torch.from_numpy(np.stack([getattr(e, name) for e in encodings])).to(self.device, self.dtype)
+
+        identity, crops, faces = stack("identity"), stack("character_tokens"), stack("face_tokens")
+        with torch.no_grad():
+            positive = self.projection(identity, crops, faces, face_only=face_only)
+            negative = self.projection(torch.zeros_like(identity), torch.zeros_like(crops), torch.zeros_like(faces))
+        return positive, negative, warnings
+
+    def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        started = time.perf_counter()
+        settings = StoryMakerSettings.from_request(request)
+        warnings: list[str] = []
+        # 1. Check inputs
+        n = len(request.characters)
+        limit = self.projection.cfg.max_characters
+        if n > limit:
+            raise EngineError(f"Panel {request.panel_id!r} has {n} characters; StoryMaker places at most {limit}.")
+        if n == 3:
+            warnings.append("three characters: the released model was trained on one or two; expect weaker likeness")
+        if request.pose is not None and self.pose_pipe is None:
+            warnings.append("the panel has a pose but no OpenPose ControlNet is installed; the pose is ignored")
+        context.check_cancelled()
+        self.set_style_lora(settings.lora)
+        # 2. Encode the prompt (chunked past 77 tokens) and the characters
+        prompt_embeds, negative_embeds, pooled, negative_pooled = self.encode_prompt(request.styled_prompt, request.negative_prompt)
+        text_len = prompt_embeds.shape[1]
+        if n:
+            positive_img, negative_img, enc_warnings = self.image_tokens(request.characters, settings.face_only, request.cache_dir)
+            warnings += enc_warnings
+            prompt_embeds = torch.cat([prompt_embeds, positive_img.to(prompt_embeds.dtype)], dim=1)
+            negative_embeds = torch.cat([negative_embeds, negative_img.to(negative_embeds.dtype)], dim=1)
+        attention = {"text_len": text_len, "ip_scale": settings.ip_adapter_scale if n else 0.0,
+                     "lora_scale": settings.lora_scale if n else 0.0}
+        # 3. Scheduler, seed, progress and cancel
+        pipe = self.pipe
+        call: dict[str, Any] = {}
+        if request.pose is not None and self.pose_pipe is not None:
+            pipe = self.pose_pipe
+            self._text_len = text_len
+            call.update(
+                image=self.pose_map(request.pose, request, settings.pose_map_style),
+                controlnet_conditioning_scale=settings.controlnet_scale,
+                control_guidance_start=settings.control_start,
+                control_guidance_end=settings.control_end,
+            )
+        self._set_scheduler(pipe, settings.scheduler)
+        generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        total = request.steps
+
+        def on_step(p: Any, step: int, timestep: Any, tensors: dict) -> dict:
+            context.progress(step + 1, total)
+            if context.cancelled():
+                p._interrupt = True
+            return tensors
+
+        # 4. Denoise
+        try:
+            with torch.no_grad():
+                output = pipe(
+                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
+                    pooled_prompt_embeds=pooled, negative_pooled_prompt_embeds=negative_pooled,
+                    width=request.width, height=request.height, num_inference_steps=request.steps,
+                    guidance_scale=request.guidance, generator=generator, cross_attention_kwargs=attention,
+                    callback_on_step_end=on_step, output_type="pil", **call,
+                )
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise EngineError(
+                f"The GPU ran out of memory rendering panel {request.panel_id!r} at {request.width}x{request.height}. "
+                "Try a smaller page slot, or start with offload ('model', or 'sequential' on small GPUs)."
+            ) from None
+        if context.cancelled():
+            raise RenderCancelled(f"Panel {request.panel_id!r} was cancelled; it keeps its previous take.")
+        image: Image.Image = output.images[0]
+        return RenderResult(
+            image=image,
+            metadata={
+                "engine": self.name, "engine_version": self.version, "seed": request.seed,
+                "width": request.width, "height": request.height, "steps": request.steps,
+                "seconds": round(time.perf_counter() - started, 3), "device": self.device,
+                "ip_adapter_scale": attention["ip_scale"], "lora_scale": attention["lora_scale"],
+                "text_tokens": text_len, "warnings": warnings,
+            },
+        )
+
+    def pose_map(self, pose: Pose, request: RenderRequest, style: str = "thick") -> Image.Image:
+        """The ControlNet image: skeletons in the order of the panel's characters, at the render size."""
+        from storyboard.posemap import render_pose_map
+
+        people = list(pose.people)
+        by_character = {p.character: p for p in people if p.character}
+        ordered = [by_character.get(c.id) for c in request.characters]
+        if all(ordered) and ordered:  # skeletons that name their cast member go where that member is placed
+            people = ordered + [p for p in people if p not in ordered]
+        ordered_pose = Pose(pose.width, pose.height, tuple(people))
+        return Image.fromarray(render_pose_map(ordered_pose, request.width, request.height, style=style))
+
+    def _set_scheduler(self, pipe: Any, name: str) -> None:
+        import diffusers
+
+        class_name, options = SCHEDULERS.get(name, SCHEDULERS["unipc"])
+        if type(pipe.scheduler).__name__ != class_name or any(pipe.scheduler.config.get(k) != v for k, v in options.items()):
+            pipe.scheduler = getattr(diffusers, class_name).from_config(pipe.scheduler.config, **options)
