@@ -49,7 +49,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from storyboard.engines.draft import DraftEngine
-    from storyboard.render import check_project, is_stale
+    from storyboard.render import check_project, stale_panels
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -60,7 +60,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     errors = sum(1 for s, _ in problems if s == "error")
     if errors:
         raise StoryboardError(f"{root / STORY_FILE} has {errors} problem(s) listed above; fix them and validate again.")
-    stale = [] if problems else [p.id for p in project.panels if is_stale(root, project, p, DraftEngine())]
+    stale = [] if problems else stale_panels(root, project, DraftEngine())
     log.info(
         "OK: %r, style %s, %d characters, %d panels%s.",
         project.title, project.style, len(project.cast), len(project.panels),
@@ -71,7 +71,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from storyboard.engines import RenderContext, get_engine
-    from storyboard.render import PanelEvent, check_project, render_project
+    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -95,7 +95,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     started = time.perf_counter()
     try:
-        render_project(root, project, engine, panel_ids, force=args.force, context=RenderContext(cancel_event=cancel), on_panel=on_panel)
+        render_project(root, project, engine, panel_ids, force=args.force, context=RenderContext(cancel_event=cancel),
+                       on_panel=on_panel, options=RenderOptions(steps=args.steps, max_side=args.max_side))
     except KeyboardInterrupt:
         cancel.set()
         raise RenderCancelled("Render interrupted; panels finished so far are saved in story.yaml.") from None
@@ -199,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", metavar="DIR", help=f"folder with the model weights (default: ${MODELS_ENV} or the Hugging Face cache)")
     p.add_argument("--panels", metavar="ID,...", help="render only these panels")
     p.add_argument("--force", action="store_true", help="render even panels whose take is up to date")
+    p.add_argument("--steps", type=int, metavar="N", help="denoising steps instead of the style's (fewer: a quicker preview)")
+    p.add_argument("--max-side", type=int, metavar="PX",
+                   help="render smaller: the longer side at most PX pixels, shape kept (previews, small GPUs)")
     p.set_defaults(func=_cmd_render)
 
     p = add("styles", help="list the style presets")

@@ -64,11 +64,13 @@ def file_digest(path: Path) -> str:
 
 
 def build_request(
-    root: Path, project: Project, panel: Panel, style: StylePreset, seed: int, size: tuple[int, int] | None = None
+    root: Path, project: Project, panel: Panel, style: StylePreset, seed: int, size: tuple[int, int] | None = None,
+    steps: int | None = None,
 ) -> RenderRequest:
     """The engine request for one panel, with absolute paths and the pose read from its file.
 
-    `size` (width, height) overrides the shot-type size, e.g. with the size of the panel's page slot.
+    `size` (width, height) overrides the shot-type size (normally the panel's page slot, see planned_sizes);
+    `steps` overrides the style's step count.
     """
     characters = []
     for cid in panel.characters:
@@ -100,7 +102,7 @@ def build_request(
         seed=seed,
         width=width,
         height=height,
-        steps=style.sampler.steps,
+        steps=steps or style.sampler.steps,
         guidance=style.sampler.guidance,
         style=style.id,
         cache_dir=root / ".cache",
@@ -128,14 +130,63 @@ def request_digest(request: RenderRequest, engine: Engine) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def is_stale(root: Path, project: Project, panel: Panel, engine: Engine) -> bool:
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render beyond what the project says: explicit sizes, or quick previews (fewer steps, smaller)."""
+
+    sizes: Mapping[str, tuple[int, int]] | None = None  # per panel id; None: from the project's page layout
+    steps: int | None = None  # override the style's step count
+    max_side: int | None = None  # shrink so the longer side is at most this many pixels
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and not 1 <= self.steps <= 150:
+            raise StoryboardError(f"steps must be between 1 and 150, got {self.steps}.")
+        if self.max_side is not None and not 64 <= self.max_side <= 4096:
+            raise StoryboardError(f"max side must be between 64 and 4096 pixels, got {self.max_side}.")
+
+
+def planned_sizes(project: Project, options: RenderOptions | None = None) -> dict[str, tuple[int, int]]:
+    """The render size of every panel: its page slot's shape (so art is never stretched), capped by max_side."""
+    from storyboard.layout import project_layout, render_sizes
+
+    options = options or RenderOptions()
+    sizes = dict(options.sizes) if options.sizes is not None else render_sizes(project_layout(project))
+    for panel in project.panels:
+        sizes.setdefault(panel.id, panel_size(panel))
+    if options.max_side:
+        sizes = {pid: shrink(size, options.max_side) for pid, size in sizes.items()}
+    return sizes
+
+
+def shrink(size: tuple[int, int], max_side: int, multiple: int = 8) -> tuple[int, int]:
+    """`size` scaled down (never up) so its longer side is at most `max_side`, in multiples of `multiple`."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return (max(64, round(width * scale / multiple) * multiple), max(64, round(height * scale / multiple) * multiple))
+
+
+def stale_panels(root: Path, project: Project, engine: Engine, options: RenderOptions | None = None) -> set[str]:
+    """Ids of panels without a usable take rendered from their current inputs."""
+    sizes = planned_sizes(project, options)
+    style = load_style(project.style)
+    steps = options.steps if options else None
+    return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps)}
+
+
+def is_stale(root: Path, project: Project, panel: Panel, engine: Engine, options: RenderOptions | None = None) -> bool:
     """True when the panel has no usable take rendered from its current inputs."""
+    size = planned_sizes(project, options).get(panel.id, panel_size(panel))
+    return _stale(root, project, panel, engine, load_style(project.style), size, options.steps if options else None)
+
+
+def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
+           steps: int | None) -> bool:
     take = panel.selected_take
     if take is None or take.inputs is None or panel.seed is None:
         return True
     if not resolve_inside(root, take.file).is_file():
         return True
-    request = build_request(root, project, panel, load_style(project.style), panel.seed)
+    request = build_request(root, project, panel, style, panel.seed, size, steps)
     return take.inputs != request_digest(request, engine)
 
 
@@ -161,13 +212,18 @@ def render_project(
     context: RenderContext | None = None,
     on_panel: Callable[[PanelEvent], None] | None = None,
     sizes: Mapping[str, tuple[int, int]] | None = None,
+    options: RenderOptions | None = None,
 ) -> Project:
     """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel.
 
-    `sizes` maps panel ids to render sizes (from the page layout's slots); others use the shot-type size.
+    Panels render at their page slot's shape unless `sizes` (or `options.sizes`) says otherwise.
     """
     root = Path(root)
     context = context or RenderContext()
+    options = options or RenderOptions()
+    if sizes is not None:
+        options = dataclasses.replace(options, sizes=sizes)
+    planned = planned_sizes(project, options)
     style = load_style(project.style)
     wanted = list(panel_ids) if panel_ids is not None else [p.id for p in project.panels]
     known = {p.id for p in project.panels}
@@ -178,12 +234,12 @@ def render_project(
         )
     for index, pid in enumerate(wanted, start=1):
         panel = project.panel(pid)
-        if not force and not is_stale(root, project, panel, engine):
+        if not force and not _stale(root, project, panel, engine, style, planned[pid], options.steps):
             _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="up to date"))
             continue
         context.check_cancelled()
         seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        request = build_request(root, project, panel, style, seed, (sizes or {}).get(panel.id))
+        request = build_request(root, project, panel, style, seed, planned[pid], options.steps)
         digest = request_digest(request, engine)
         result = engine.render(request, context)
         rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"

@@ -16,7 +16,7 @@ from storyboard.engines import Engine, RenderContext
 from storyboard.errors import StoryboardError
 from storyboard.model import STORY_FILE
 from storyboard.paths import resolve_inside
-from storyboard.render import PanelEvent, is_stale, render_project
+from storyboard.render import PanelEvent, render_project, stale_panels
 from storyboard.storyfile import load_project
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,10 @@ def panel_rows(root: str, engine: Engine) -> list[list[str]]:
     """One row per panel: id, shot, cast names, prompt, caption and whether its take is current."""
     project = load_project(root)
     rows = []
+    stale = stale_panels(Path(root), project, engine)
     for panel in project.panels:
         names = ", ".join(project.character(c).name for c in panel.characters)
-        state = "stale" if is_stale(Path(root), project, panel, engine) else "current"
+        state = "stale" if panel.id in stale else "current"
         if panel.selected_take is None:
             state = "none"
         rows.append([panel.id, panel.shot, names, panel.prompt, panel.caption, state])

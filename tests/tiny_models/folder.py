@@ -10,11 +10,12 @@ from PIL import Image, ImageDraw
 
 from tiny_models.clip import build_tiny_clip
 from tiny_models.face import MARKER_RGB, build_tiny_buffalo
-from tiny_models.sdxl import build_tiny_adapter, build_tiny_controlnet, build_tiny_sdxl
+from tiny_models.sdxl import build_tiny_adapter, build_tiny_controlnet, build_tiny_lora, build_tiny_sdxl
 
 
 def build_tiny_models_dir(dest: Path, controlnet: bool = True) -> Path:
-    """sdxl/, storymaker/mask.bin, clip-vit-h-14/, insightface/models/buffalo_l/ and controlnet-openpose/."""
+    """sdxl/, storymaker/mask.bin, clip-vit-h-14/, insightface/models/buffalo_l/, controlnet-openpose/ and
+    loras/tiny-style.safetensors."""
     dest.mkdir(parents=True, exist_ok=True)
     build_tiny_sdxl(dest / "sdxl")
     clip = build_tiny_clip(dest)
@@ -23,6 +24,7 @@ def build_tiny_models_dir(dest: Path, controlnet: bool = True) -> Path:
     build_tiny_buffalo(dest)
     if controlnet:
         build_tiny_controlnet(dest / "sdxl", dest / "controlnet-openpose")
+    build_tiny_lora(dest / "sdxl", dest / "loras" / "tiny-style.safetensors")
     shutil.rmtree(dest / "_tokenizer", ignore_errors=True)
     return dest
 
