@@ -79,9 +79,11 @@ class StoryMakerAttnProcessor(nn.Module):
             attention_mask = attn.prepare_attention_mask(attention_mask, context.shape[1], batch)
             attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
 
-        query = attn.to_q(hidden_states) + lora_scale * self.to_q_lora(hidden_states)
-        key = attn.to_k(context) + lora_scale * self.to_k_lora(context)
-        value = attn.to_v(context) + lora_scale * self.to_v_lora(context)
+        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        if lora_scale:  # skipped, not multiplied by zero, for panels without characters
+            query = query + lora_scale * self.to_q_lora(hidden_states)
+            key = key + lora_scale * self.to_k_lora(context)
+            value = value + lora_scale * self.to_v_lora(context)
         head_dim = key.shape[-1] // attn.heads
 
         def heads(t: torch.Tensor) -> torch.Tensor:
@@ -94,7 +96,8 @@ class StoryMakerAttnProcessor(nn.Module):
             out = out + ip_scale * ip_out
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
 
-        out = attn.to_out[0](out) + lora_scale * self.to_out_lora(out)
+        projected = attn.to_out[0](out)
+        out = projected + lora_scale * self.to_out_lora(out) if lora_scale else projected
         out = attn.to_out[1](out)
         if spatial:
             out = out.transpose(-1, -2).reshape(batch, channels, height, width)
