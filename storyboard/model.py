@@ -72,6 +72,10 @@ class Take:
     seed: int | None = None
     engine: str | None = None
     inputs: str | None = None  # digest of the render inputs; None for images added by hand
+    scores: tuple[tuple[str, float], ...] = ()  # consistency metrics, e.g. (("face_sim", 0.71), ...)
+
+    def score(self, name: str) -> float | None:
+        return dict(self.scores).get(name)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from storyboard.engines import CharacterRef, Engine, RenderContext, RenderRequest
+from storyboard.engines import CharacterRef, Engine, RenderContext, RenderRequest, RenderResult
 from storyboard.errors import PoseError, ProjectError, StoryboardError
 from storyboard.model import Panel, Project, Take, add_take
 from storyboard.paths import resolve_inside
@@ -239,23 +239,74 @@ def render_project(
             continue
         context.check_cancelled()
         seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        request = build_request(root, project, panel, style, seed, planned[pid], options.steps)
-        digest = request_digest(request, engine)
-        result = engine.render(request, context)
-        rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
-        buffer = io.BytesIO()
-        result.image.save(buffer, format="PNG")
-        try:
-            atomic_write(resolve_inside(root, rel), buffer.getvalue())
-        except OSError as exc:
-            raise ProjectError(f"Could not write the take for panel {panel.id!r} to {root / rel}: {exc.strerror}.") from exc
-        panel = add_take(dataclasses.replace(panel, seed=seed), Take(file=rel, seed=seed, engine=engine.name, inputs=digest))
-        project = project.replace_panel(panel)
-        save_project(root, project)
-        for warning in result.metadata.get("warnings", []):
-            log.warning("Panel %s: %s", panel.id, warning)
-        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=rel, seconds=result.metadata.get("seconds")))
+        project, result = _render_take(root, project, panel, engine, style, planned[pid], options.steps, seed, context)
+        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=project.panel(pid).selected_take.file,
+                                   seconds=result.metadata.get("seconds")))
     return project
+
+
+def render_variations(
+    root: Path,
+    project: Project,
+    engine: Engine,
+    panel_id: str,
+    count: int,
+    context: RenderContext | None = None,
+    on_panel: Callable[[PanelEvent], None] | None = None,
+    options: RenderOptions | None = None,
+) -> Project:
+    """Render `count` new takes of one panel with the next seeds after its own; every take is kept.
+
+    The last one is selected and the panel's seed follows it, unless the seed is locked.
+    """
+    if not 1 <= count <= 16:
+        raise StoryboardError(f"Ask for 1 to 16 variations, not {count}.")
+    root = Path(root)
+    context = context or RenderContext()
+    options = options or RenderOptions()
+    try:
+        panel = project.panel(panel_id)
+    except KeyError:
+        raise ProjectError(f"No panel with id {panel_id!r} in {root}.") from None
+    size = planned_sizes(project, options)[panel_id]
+    style = load_style(project.style)
+    base = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    used = {t.seed for t in panel.takes}
+    seeds: list[int] = []
+    candidate = base
+    while len(seeds) < count:
+        candidate = (candidate + 1) % (MAX_SEED + 1)
+        if candidate not in used:
+            seeds.append(candidate)
+    for index, seed in enumerate(seeds, start=1):
+        context.check_cancelled()
+        project, result = _render_take(root, project, project.panel(panel_id), engine, style, size, options.steps, seed,
+                                       context, keep_seed=panel.seed_locked and panel.seed is not None)
+        _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=project.panel(panel_id).selected_take.file,
+                                   seconds=result.metadata.get("seconds")))
+    return project
+
+
+def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
+                 steps: int | None, seed: int, context: RenderContext, keep_seed: bool = False) -> tuple[Project, RenderResult]:
+    """Render one take, write it atomically, record and select it, and save story.yaml."""
+    request = build_request(root, project, panel, style, seed, size, steps)
+    digest = request_digest(request, engine)
+    result = engine.render(request, context)
+    rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
+    buffer = io.BytesIO()
+    result.image.save(buffer, format="PNG")
+    try:
+        atomic_write(resolve_inside(root, rel), buffer.getvalue())
+    except OSError as exc:
+        raise ProjectError(f"Could not write the take for panel {panel.id!r} to {root / rel}: {exc.strerror}.") from exc
+    panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=seed),
+                     Take(file=rel, seed=seed, engine=engine.name, inputs=digest))
+    project = project.replace_panel(panel)
+    save_project(root, project)
+    for warning in result.metadata.get("warnings", []):
+        log.warning("Panel %s: %s", panel.id, warning)
+    return project, result
 
 
 def _emit(callback: Callable[[PanelEvent], None] | None, event: PanelEvent) -> None:

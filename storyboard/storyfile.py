@@ -108,6 +108,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("seed", INT, help="the seed it was rendered with"),
         Key("engine", TEXT, help="the engine that rendered it"),
         Key("inputs", TEXT, help="digest of what it was rendered from"),
+        Key("scores", MAP, help="consistency scores (face_sim, clip_i, clip_t ...), filled in by the app"),
     ),
 }
 
@@ -291,11 +292,16 @@ class _Reader:
         if isinstance(data, str):  # a plain path: an image added by hand, inputs unknown
             return Take(file=self.relpath(data, path, what))
         f = self.fields(data, path, "take", what)
+        scores = f.get("scores", {})
+        for name, value in scores.items():
+            if not isinstance(name, str) or not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise self.fail(path + ("scores", name), f"{what} score {name!r} must be a number, got {value!r}.")
         return Take(
             file=self.relpath(f["file"], path + ("file",), what),
             seed=f.get("seed"),
             engine=f.get("engine"),
             inputs=f.get("inputs"),
+            scores=tuple((name, float(value)) for name, value in scores.items()),
         )
 
     def cross_check(self, project: Project) -> None:
@@ -442,9 +448,12 @@ def to_data(project: Project) -> dict[str, Any]:
         return out
 
     def take(t: Take) -> Any:
-        if t.seed is None and t.engine is None and t.inputs is None:
+        if t.seed is None and t.engine is None and t.inputs is None and not t.scores:
             return t.file
-        return {k: v for k, v in dataclasses.asdict(t).items() if v is not None}
+        out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(t).items() if v is not None and k != "scores"}
+        if t.scores:
+            out["scores"] = {name: round(value, 4) for name, value in t.scores}
+        return out
 
     def panel(p: Panel) -> dict[str, Any]:
         out: dict[str, Any] = {"id": p.id, "prompt": p.prompt, "characters": list(p.characters)}

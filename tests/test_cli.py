@@ -12,6 +12,7 @@ import yaml
 
 from conftest import REPO
 from storyboard.cli import main
+from storyboard.errors import StoryboardError
 from storyboard.storyfile import load_project
 
 
@@ -172,3 +173,41 @@ def test_unwritable_project_keeps_story_and_says_why(project_dir: Path, monkeypa
     assert main(["render", str(project_dir), "--engine", "draft"]) == 2
     assert "Could not write the take for panel 'p1'" in capsys.readouterr().err
     assert (project_dir / "story.yaml").read_bytes() == before
+
+
+def test_variations_keep_every_take_and_follow_the_seed_lock(project_dir: Path) -> None:
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import render_project, render_variations, stale_panels
+
+    engine = DraftEngine()
+    project = render_project(project_dir, load_project(project_dir), engine)
+    events = []
+    project = render_variations(project_dir, project, engine, "p1", 3, on_panel=events.append)
+    p1 = project.panel("p1")
+    assert [t.seed for t in p1.takes] == [1234, 1235, 1236, 1237] and p1.selected == 3
+    assert p1.seed == 1237 and [e.index for e in events] == [1, 2, 3]
+    assert load_project(project_dir) == project
+    assert "p1" not in stale_panels(project_dir, project, engine), "the selected variation is current"
+    # p2's seed is locked: variations are added, the panel keeps its seed
+    project = render_variations(project_dir, project, engine, "p2", 2)
+    p2 = project.panel("p2")
+    assert p2.seed == 99 and [t.seed for t in p2.takes] == [99, 100, 101]
+    with pytest.raises(StoryboardError, match="1 to 16"):
+        render_variations(project_dir, project, engine, "p2", 0)
+
+
+def test_render_follows_page_slots_and_previews_are_separate_takes(project_dir: Path) -> None:
+    from PIL import Image
+
+    from storyboard.layout import project_layout, render_sizes
+
+    assert main(["render", str(project_dir), "--engine", "draft"]) == 0
+    project = load_project(project_dir)
+    slots = render_sizes(project_layout(project))
+    for panel in project.panels:
+        assert Image.open(project_dir / panel.selected_take.file).size == slots[panel.id]
+    assert main(["render", str(project_dir), "--engine", "draft", "--steps", "4", "--max-side", "128"]) == 0
+    previews = load_project(project_dir)
+    for panel in previews.panels:
+        assert len(panel.takes) == 2
+        assert max(Image.open(project_dir / panel.selected_take.file).size) <= 128

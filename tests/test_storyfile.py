@@ -31,7 +31,8 @@ FULL = Project(
             balloons=(Balloon(text="Wait!", speaker="mia", kind="shout"), Balloon(text="…psst", speaker="leo", kind="whisper"),
                       Balloon(text="Hmm.", speaker="mia", kind="thought"), Balloon(text="Off-panel voice", kind="speech")),
             duration=2.5, seed=4294967295, seed_locked=True,
-            takes=(Take(file="renders/p1/1.png"), Take(file="renders/p1/2.png", seed=2, engine="draft", inputs="abc123")),
+            takes=(Take(file="renders/p1/1.png"), Take(file="renders/p1/2.png", seed=2, engine="draft", inputs="abc123",
+                                                       scores=(("face_sim", 0.7125), ("clip_i", 0.8)))),
             selected=0,
         ),
         Panel(id="p2"),
@@ -93,6 +94,7 @@ BAD_STORIES = [
     ('    caption: "Monday, 8:59."\n', "    caption: 8:59\n", "must be text", AUTO),
     ("    seed_locked: true\n", "    seed_locked: true\n    selected: 3\n", "selected take 3 does not exist", AUTO),
     ("author: Tester\n", "author: [Tester]\n", "'author' in the story must be text", AUTO),
+    ("    seed: 1234\n", "    seed: 1234\n    takes:\n      - {file: a.png, scores: {face_sim: high}}\n", "score 'face_sim' must be a number", AUTO),
 ]
 
 
