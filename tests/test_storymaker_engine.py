@@ -228,3 +228,41 @@ def test_unknown_offload_mode_is_refused(tiny_dir: Path) -> None:
 
     with pytest.raises(EngineError, match="Unknown offload mode 'turbo'"):
         StoryMakerEngine.create(tiny_dir, device="cpu", offload="turbo")
+
+
+def test_models_come_from_the_hub_cache_when_no_folder_is_given(tiny_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from storyboard.engines.storymaker.models import resolve_models
+
+    calls: list[tuple[str, bool]] = []
+    local = {"stabilityai/stable-diffusion-xl-base-1.0": tiny_dir / "sdxl", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K": tiny_dir / "clip-vit-h-14",
+             "xinsir/controlnet-openpose-sdxl-1.0": tiny_dir / "controlnet-openpose"}
+
+    def snapshot_download(repo: str, local_files_only: bool = False, **kwargs) -> str:
+        calls.append((repo, local_files_only))
+        if repo not in local:
+            raise LocalEntryNotFoundError(f"{repo} is not cached")
+        return str(local[repo])
+
+    def hf_hub_download(repo: str, filename: str, local_files_only: bool = False, **kwargs) -> str:
+        calls.append((repo, local_files_only))
+        return str(tiny_dir / "storymaker" / filename)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    with pytest.raises(EngineUnavailable, match="insightface buffalo_l pack is not in"):
+        resolve_models(None, download=False)
+    assert calls and all(local_only for _, local_only in calls), "auto mode never downloads"
+    (tmp_path / ".insightface").symlink_to(tiny_dir / "insightface")
+    paths = resolve_models(None, download=False)
+    assert paths.sdxl == tiny_dir / "sdxl" and paths.controlnet == tiny_dir / "controlnet-openpose"
+    assert paths.vae is None, "the optional fp16 VAE is not cached: decode in fp32"
+    calls.clear()
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda repo, local_files_only=False, **kw: (_ for _ in ()).throw(LocalEntryNotFoundError("no")))
+    with pytest.raises(EngineUnavailable, match="not in the Hugging Face cache"):
+        resolve_models(None, download=False)

@@ -108,10 +108,16 @@ def resolve_models(models_dir: Path | None, download: bool) -> ModelPaths:
     try:
         if download:
             log.info("Fetching StoryMaker's models into the Hugging Face cache (about 17 GB on first use)...")
-        sdxl = snapshot(src["sdxl"]["hub"], allow_patterns=["*.json", "*.txt", "**/*.fp16.safetensors", "tokenizer*/*"])
+        # fnmatch's '*' crosses '/': these patterns reach into the component folders
+        sdxl = snapshot(src["sdxl"]["hub"], allow_patterns=["*.json", "*.txt", "*.fp16.safetensors"])
         adapter = Path(hf_hub_download(src["storymaker"]["hub"], src["storymaker"]["file"], local_files_only=local_only))
         clip = snapshot(src["clip"]["hub"], allow_patterns=["open_clip_config.json", "open_clip_model.safetensors"])
-        controlnet = snapshot(src["controlnet_openpose"]["hub"], allow_patterns=["config.json", "*.safetensors"])
+        weights = ["config.json", "diffusion_pytorch_model.safetensors"]
+        controlnet = snapshot(src["controlnet_openpose"]["hub"], allow_patterns=weights)
+        try:
+            vae: Path | None = snapshot(src["vae"]["hub"], allow_patterns=weights)
+        except LocalEntryNotFoundError:
+            vae = None  # optional: without it the SDXL VAE decodes in fp32
     except LocalEntryNotFoundError:
         raise EngineUnavailable(
             "StoryMaker's models are not in the Hugging Face cache. Run with '--engine storymaker' on a machine with "
@@ -124,10 +130,20 @@ def resolve_models(models_dir: Path | None, download: bool) -> ModelPaths:
             "or use '--engine draft' for storyboard thumbnails without weights."
         ) from exc
     face_root = Path.home() / ".insightface"
-    if not any((face_root / "models" / src["face"]["name"]).glob("*.onnx")):
+    pack = face_root / "models" / src["face"]["name"]
+    if download and not any(pack.glob("*.onnx")):
+        log.warning("Downloading the insightface %s pack into %s. It is licensed for non-commercial research "
+                    "use only.", src["face"]["name"], pack.parent)
+        try:
+            from insightface.utils.storage import ensure_available
+
+            ensure_available("models", src["face"]["name"], root=str(face_root))
+        except Exception as exc:  # network errors, a bad zip
+            log.warning("Could not download the insightface pack: %s", exc)
+    if not any(pack.glob("*.onnx")):
         raise EngineUnavailable(
             f"The insightface {src['face']['name']} pack is not in {face_root / 'models'}. insightface's packs are licensed "
             "for non-commercial research only; if that fits your use, download buffalo_l.zip from the insightface "
             f"releases and unpack it into {face_root / 'models' / src['face']['name']}."
         )
-    return ModelPaths(sdxl=sdxl, storymaker=adapter, clip=clip, insightface=face_root, controlnet=controlnet)
+    return ModelPaths(sdxl=sdxl, storymaker=adapter, clip=clip, insightface=face_root, controlnet=controlnet, vae=vae)
