@@ -42,6 +42,9 @@ SAMPLER_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "guidance": ((int, float), "classifier-free guidance scale, 1 to 30"),
     "ip_adapter_scale": ((int, float), "StoryMaker image-token strength, 0 to 2"),
     "lora_scale": ((int, float), "StoryMaker LoRA strength, 0 to 2"),
+    "pose_scale": ((int, float), "how strongly a panel's pose steers the figures (ControlNet scale), 0 to 2"),
+    "pose_start": ((int, float), "fraction of the steps after which the pose starts to steer, 0 to 1"),
+    "pose_end": ((int, float), "fraction of the steps after which the pose stops steering, 0 to 1"),
 }
 
 
@@ -66,6 +69,9 @@ class Sampler:
     guidance: float = 7.5
     ip_adapter_scale: float = 0.8
     lora_scale: float = 0.8
+    pose_scale: float = 0.8
+    pose_start: float = 0.0
+    pose_end: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,11 @@ def parse_style(data: Any, preset_id: str, where: str) -> StylePreset:
     _range(where, "guidance", sampler.guidance, 1.0, 30.0)
     _range(where, "ip_adapter_scale", sampler.ip_adapter_scale, 0.0, 2.0)
     _range(where, "lora_scale", sampler.lora_scale, 0.0, 2.0)
+    _range(where, "pose_scale", sampler.pose_scale, 0.0, 2.0)
+    _range(where, "pose_start", sampler.pose_start, 0.0, 1.0)
+    _range(where, "pose_end", sampler.pose_end, 0.0, 1.0)
+    if sampler.pose_start >= sampler.pose_end:
+        raise PresetError(f"{where}: pose_start ({sampler.pose_start}) must come before pose_end ({sampler.pose_end}).")
     return StylePreset(
         id=preset_id, name=f["name"], description=f.get("description", ""), prompt=f["prompt"],
         negative=f.get("negative", ""), lora=lora, sampler=sampler,

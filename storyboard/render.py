@@ -107,7 +107,9 @@ def build_request(
         style=style.id,
         cache_dir=root / ".cache",
         options=(("ip_adapter_scale", style.sampler.ip_adapter_scale), ("lora_scale", style.sampler.lora_scale),
-                 ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None)),
+                 ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None),
+                 ("controlnet_scale", style.sampler.pose_scale), ("control_start", style.sampler.pose_start),
+                 ("control_end", style.sampler.pose_end)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,14 @@ def test_apply_fills_the_template_and_adds_missing_trigger_words() -> None:
         ({"sampler": {"scheduler": "magic"}}, "scheduler 'magic' is unknown"),
         ({"sampler": {"guidance": "high"}}, "'guidance' must be"),
         ({"sampler": {"steps": True}}, "'steps' must be"),
+        ({"sampler": {"pose_scale": 3}}, "pose_scale 3.0 is out of range"),
+        ({"sampler": {"pose_start": 0.6, "pose_end": 0.4}}, "pose_start (0.6) must come before pose_end (0.4)"),
     ],
 )
 def test_bad_presets_are_refused_with_a_clear_message(change: dict, message: str) -> None:
     data = {**GOOD, **change}
     data = {k: v for k, v in data.items() if v is not None}
-    with pytest.raises(PresetError, match=message.replace("(", r"\(").replace("{", r"\{")):
+    with pytest.raises(PresetError, match=re.escape(message)):
         parse_style(data, "bad", "bad.yaml")
 
 

@@ -266,3 +266,10 @@ def test_models_come_from_the_hub_cache_when_no_folder_is_given(tiny_dir: Path, 
                         lambda repo, local_files_only=False, **kw: (_ for _ in ()).throw(LocalEntryNotFoundError("no")))
     with pytest.raises(EngineUnavailable, match="not in the Hugging Face cache"):
         resolve_models(None, download=False)
+
+
+def test_pose_strength_from_the_style_changes_the_image(engine, story: Path) -> None:
+    strong = pixels(engine, request_for(story, "p4", controlnet_scale=1.5))
+    weak = pixels(engine, request_for(story, "p4", controlnet_scale=0.2))
+    late = pixels(engine, request_for(story, "p4", controlnet_scale=1.5, control_start=0.5))
+    assert not np.array_equal(strong, weak) and not np.array_equal(strong, late)
