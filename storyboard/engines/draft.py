@@ -101,6 +101,13 @@ def default_staging(request: RenderRequest, rng: random.Random) -> Pose:
         return Pose(w, h, ())
     fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
     fig_h = fig_frac * h
+    if request.shot == "over-the-shoulder" and n >= 2:
+        # the first character, back to camera, fills the left foreground; the second faces us, past them
+        back = default_person(0.17 * w, 0.5 * h, 2.6 * h, 0)
+        back = Person(tuple(None if name in ("nose", "right_eye", "left_eye") else p for name, p in zip(KEYPOINTS, back.points)))
+        facing = default_person(0.66 * w, top_frac * h, fig_h * 0.85, rng.randrange(len(GESTURES)), -1)
+        return Pose(w, h, (back, facing) + tuple(
+            default_person(0.85 * w, top_frac * h, fig_h, rng.randrange(len(GESTURES))) for _ in range(n - 2)))
     if n == 1:
         xs, facings = [0.5], [0]
     else:
@@ -121,7 +128,7 @@ class DraftEngine:
     """Renders storyboard thumbnails with Pillow; deterministic for a seed."""
 
     name = "draft"
-    version = "1"
+    version = "2"  # bump when drawings change: takes of older versions become stale
 
     def describe(self) -> str:
         return "Draft mode: storyboard thumbnails (no model weights or GPU needed)"
@@ -140,8 +147,8 @@ class DraftEngine:
 
         context.check_cancelled()
         pose = self._staging(request, rng, warnings)
-        if request.shot == "over-the-shoulder":
-            self._foreground_shoulder(draw, request)
+        if request.shot == "over-the-shoulder" and len(pose.people) < 2:
+            self._foreground_shoulder(draw, request)  # an anonymous shoulder frames a lone character
         for i, person in enumerate(pose.people):
             character = request.characters[i] if i < len(request.characters) else None
             self._figure(draw, person, character.color if character else "#9a9a9a", request)
@@ -231,7 +238,9 @@ class DraftEngine:
         cy = head[1] - radius * 0.15
         if neck is not None:
             draw.line([neck, (cx, cy + radius * 0.9)], fill=rgb, width=width)
-        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=_tint(rgb, 0.78), outline=rgb, width=width)
+        seen_from_behind = all(person.point(n) is None for n in ("nose", "right_eye", "left_eye"))
+        fill = _tint(rgb, 0.35) if seen_from_behind else _tint(rgb, 0.78)  # the back of a head reads as hair
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill, outline=rgb, width=width)
         for name in ("right_eye", "left_eye"):
             eye = person.point(name)
             if eye is not None:
