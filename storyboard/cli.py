@@ -1,4 +1,4 @@
-"""Command line: `python -m storyboard new|validate|render|styles ...`.
+"""Command line: `python -m storyboard new|validate|render|score|eval|export|styles ...`.
 
 User errors exit non-zero with a one-paragraph message and no traceback (`--debug` shows one).
 """
@@ -69,9 +69,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_dir(args: argparse.Namespace) -> Path | None:
+    return Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
+
+
+def _thresholds(args: argparse.Namespace) -> dict[str, float]:
+    from storyboard.metrics import DRIFT_THRESHOLDS, make_thresholds
+
+    return make_thresholds({t.metric: getattr(args, "min_" + t.metric, None) for t in DRIFT_THRESHOLDS})
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from storyboard.engines import RenderContext, get_engine
-    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project
+    from storyboard.metrics import UNSCORED_ENGINES, format_scores, scorer_for_engine
+    from storyboard.model import Take
+    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project, render_variations
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -79,9 +91,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for severity, message in check_project(root, project):
         if severity == "error":
             raise StoryboardError(message)
-    models = Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
-    engine = get_engine(args.engine, models)
+    if args.keep_best and not args.variations:
+        raise StoryboardError("--keep-best picks the best of several takes: add --variations N (e.g. --variations 4).")
+    thresholds = _thresholds(args)
+    if args.keep_best and args.engine == "draft":
+        raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
+    engine = get_engine(args.engine, _models_dir(args))
     log.info("%s", engine.describe())
+    scorer = None
+    if args.scores is not False or args.keep_best:
+        scorer = scorer_for_engine(engine)
+        if scorer is None and args.keep_best:
+            raise StoryboardError(f"--keep-best needs scores, but this renders with the {engine.name} engine and "
+                                  f"{UNSCORED_ENGINES.get(engine.name, 'its takes cannot be scored')}. Use --engine storymaker "
+                                  f"with its models (--models DIR or ${MODELS_ENV}).")
+        if scorer is None and args.scores:
+            log.warning("Scores: not computed: %s (%s engine). Render with --engine storymaker to measure takes.",
+                        UNSCORED_ENGINES.get(engine.name, "this engine's takes cannot be scored"), engine.name)
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
     counts = {"rendered": 0, "skipped": 0}
 
@@ -89,14 +115,31 @@ def _cmd_render(args: argparse.Namespace) -> int:
         counts[event.status] = counts.get(event.status, 0) + 1
         if event.status == "rendered":
             log.info("[%d/%d] %s: rendered in %.2f s -> %s", event.index, event.total, event.panel_id, event.seconds or 0, event.take)
+            if scorer is not None:
+                take = Take(file=event.take or "", engine=engine.name, scores=event.scores)
+                log.info("      scores: %s", format_scores(take, thresholds, project.panel(event.panel_id).characters))
         else:
             log.info("[%d/%d] %s: %s", event.index, event.total, event.panel_id, event.message)
 
     cancel = threading.Event()
     started = time.perf_counter()
+    options = RenderOptions(steps=args.steps, max_side=args.max_side)
     try:
-        render_project(root, project, engine, panel_ids, force=args.force, context=RenderContext(cancel_event=cancel),
-                       on_panel=on_panel, options=RenderOptions(steps=args.steps, max_side=args.max_side))
+        if args.variations:
+            for pid in panel_ids or [p.id for p in project.panels]:
+                score = args.keep_best
+                if score and score != "clip_t" and pid in {p.id for p in project.panels} and not project.panel(pid).characters:
+                    log.info("%s has no characters: keeping the best by CLIP-T instead of %s.", pid, score)
+                    score = "clip_t"
+                project = render_variations(root, project, engine, pid, args.variations, context=RenderContext(cancel_event=cancel),
+                                            on_panel=on_panel, options=options, scorer=scorer, keep_best=score)
+                if score:
+                    chosen = project.panel(pid).selected_take
+                    log.info("%s: kept %s, the best of %d by %s (%s).", pid, chosen.file, args.variations, score,
+                             format_scores(chosen, thresholds, project.panel(pid).characters))
+        else:
+            render_project(root, project, engine, panel_ids, force=args.force, context=RenderContext(cancel_event=cancel),
+                           on_panel=on_panel, options=options, scorer=scorer)
     except KeyboardInterrupt:
         cancel.set()
         raise RenderCancelled("Render interrupted; panels finished so far are saved in story.yaml.") from None
@@ -104,6 +147,72 @@ def _cmd_render(args: argparse.Namespace) -> int:
         "Done in %.1f s: %d rendered, %d up to date%s.", time.perf_counter() - started, counts["rendered"], counts["skipped"],
         " (use --force to render them again)" if counts["skipped"] and not args.force else "",
     )
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from storyboard.metrics import Scorer, format_scores, score_project, unscorable_reason
+    from storyboard.storyfile import load_project
+
+    root = Path(args.project)
+    project = load_project(root)
+    panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else [p.id for p in project.panels]
+    known = {p.id for p in project.panels}
+    if unknown := [pid for pid in panel_ids if pid not in known]:
+        raise StoryboardError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: {', '.join(known) or 'none'}.")
+    takes = [t for pid in panel_ids for t in project.panel(pid).takes]
+    if not takes:
+        log.info("No takes to score in %s yet; render first: python -m storyboard render %s", root, root)
+        return 0
+    if all(unscorable_reason(t) for t in takes):
+        reasons = sorted({unscorable_reason(t) for t in takes})
+        raise StoryboardError(f"All {len(takes)} take(s) are from the draft engine, so there is nothing to measure: "
+                              f"{'; '.join(reasons)}. Render with --engine storymaker, then score.")
+    thresholds = _thresholds(args)
+    scorer = Scorer.from_models(_models_dir(args))
+
+    def on_take(panel, take, status: str) -> None:
+        mark = "*" if panel.selected_take is not None and panel.selected_take.file == take.file else " "
+        note = {"measured": "", "cached": " (unchanged, from story.yaml)", "skipped": ""}[status]
+        log.info("%s %-6s %s: %s%s", mark, panel.id, take.file, format_scores(take, thresholds, panel.characters), note)
+
+    started = time.perf_counter()
+    _, report = score_project(root, project, scorer, panel_ids, force=args.force, on_take=on_take)
+    log.info("Done in %.1f s: %d take(s) measured, %d unchanged, %d not scored%s. * marks the selected take.",
+             time.perf_counter() - started, len(report.measured), len(report.cached), len(report.skipped),
+             " (draft takes or missing files)" if report.skipped else "")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from storyboard.engines import RenderContext, get_engine
+    from storyboard.eval import DEFAULT_PROMPTS, find_characters, read_prompts, run_eval
+    from storyboard.metrics import scorer_for_engine
+
+    prompts_file = Path(args.prompts) if args.prompts else DEFAULT_PROMPTS
+    find_characters(Path(args.characters))  # fail on a bad folder or prompts file before loading any model
+    read_prompts(prompts_file)
+    engine = get_engine("storymaker", _models_dir(args))
+    log.info("%s", engine.describe())
+    scorer = scorer_for_engine(engine)
+    assert scorer is not None  # the StoryMaker engine always has its encoder
+
+    def on_image(row, done: int, total: int) -> None:
+        log.info("[%d/%d] %s, seed %d, %.2f s: Face Sim %.3f · CLIP-I %.3f · CLIP-T %.2f  (%s)", done, total, row.character,
+                 row.seed, row.seconds, row.face_sim, row.clip_i, row.clip_t, row.prompt)
+
+    cancel = threading.Event()
+    started = time.perf_counter()
+    try:
+        result = run_eval(Path(args.characters), prompts_file, Path(args.output), engine, scorer,
+                          images_per_prompt=args.images_per_prompt, steps=args.steps, size=args.size, seed=args.seed,
+                          context=RenderContext(cancel_event=cancel), on_image=on_image)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise RenderCancelled(f"Eval interrupted; the images measured so far are in {Path(args.output) / 'per_image.csv'}.") from None
+    log.info("%s", result.summary_md.read_text(encoding="utf-8").split("## Per character")[0].strip())
+    log.info("Done in %.1f s: %d image(s), %d character photo(s) skipped. Wrote %s, %s and %s.", time.perf_counter() - started,
+             len(result.images), len(result.skipped), result.per_image_csv, result.summary_csv, result.summary_md)
     return 0
 
 
@@ -135,7 +244,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     root = Path(args.project)
     project = load_project(root)
     settings = {o.name: getattr(args, o.name) for o in EXPORT_OPTIONS}
-    options = make_options(args.output, sheet=args.sheet, png_dir=args.png_dir, render_missing=not args.no_render, **settings)
+    options = make_options(args.output, sheet=args.sheet, png_dir=args.png_dir, render_missing=not args.no_render,
+                           thresholds=dict(_thresholds(args)), **settings)
     engine = None
     if not args.no_render:
         models = Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
@@ -193,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="project folder (or its story.yaml)")
     p.set_defaults(func=_cmd_validate)
 
+    from storyboard.metrics import DRIFT_THRESHOLDS, SCORE_NAMES
+
+    score_names = list(SCORE_NAMES)
+
+    def add_thresholds(parser: argparse.ArgumentParser) -> None:
+        for threshold in DRIFT_THRESHOLDS:
+            parser.add_argument(threshold.flag, dest="min_" + threshold.metric, type=float, metavar="X",
+                                help=f"{threshold.help} (default {threshold.default:g})")
+
     p = add("render", help="render panels whose inputs changed, writing takes into the project")
     p.add_argument("project", help="project folder (or its story.yaml)")
     p.add_argument("--engine", choices=("auto", "draft", "storymaker"), default="auto",
@@ -203,7 +322,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N", help="denoising steps instead of the style's (fewer: a quicker preview)")
     p.add_argument("--max-side", type=int, metavar="PX",
                    help="render smaller: the longer side at most PX pixels, shape kept (previews, small GPUs)")
+    p.add_argument("--scores", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure each new take (Face Sim, CLIP-I, CLIP-T) and show the scores; on by default with "
+                        "StoryMaker, impossible with draft takes")
+    p.add_argument("--variations", type=int, metavar="N", help="render N new takes of each panel (next seeds), keeping all")
+    p.add_argument("--keep-best", nargs="?", const="face_sim", choices=score_names, metavar="SCORE",
+                   help=f"with --variations: select the take with the highest SCORE ({', '.join(score_names)}; "
+                        "default face_sim, identity)")
+    add_thresholds(p)
     p.set_defaults(func=_cmd_render)
+
+    p = add("score", help="measure the takes of a project that have no current scores (Face Sim, CLIP-I, CLIP-T)")
+    p.add_argument("project", help="project folder (or its story.yaml)")
+    p.add_argument("--models", metavar="DIR",
+                   help=f"folder with the models (default: ${MODELS_ENV}, or the Hugging Face cache and ~/.insightface); "
+                        "only the face and CLIP models are used")
+    p.add_argument("--panels", metavar="ID,...", help="score only these panels' takes")
+    p.add_argument("--force", action="store_true", help="measure again even takes whose scores are current")
+    add_thresholds(p)
+    p.set_defaults(func=_cmd_score)
+
+    p = add("eval", help="the StoryMaker paper's protocol: every character photo x prompt x N images; CSV and Table 1 summary")
+    p.add_argument("--characters", metavar="DIR", required=True,
+                   help="folder of character photos, one person each (NAME_mask.png beside NAME.png is its mask)")
+    p.add_argument("--prompts", metavar="FILE", help="text file, one prompt per line (default: assets/eval/prompts.txt, 20 prompts)")
+    p.add_argument("--images-per-prompt", type=int, default=4, metavar="N", help="images per character and prompt (default 4, as the paper)")
+    p.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for images/, per_image.csv, summary.csv, summary.md")
+    p.add_argument("--models", metavar="DIR", help=f"folder with the model weights (default: ${MODELS_ENV} or the Hugging Face cache)")
+    p.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 25, as the paper)")
+    p.add_argument("--size", type=int, default=1024, metavar="PX", help="square image side in pixels (default 1024)")
+    p.add_argument("--seed", type=int, default=0, help="first seed; image i of every character and prompt uses seed + i (default 0)")
+    p.set_defaults(func=_cmd_eval)
 
     p = add("styles", help="list the style presets")
     p.set_defaults(func=_cmd_styles)
@@ -241,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, type=option.kind, default=None, metavar=option.name.split("_")[-1].upper(),
                            choices=("ltr", "rtl") if option.name == "reading" else None,
                            help=help_text + (f" (default {option.default})" if option.default not in (None, "") else ""))
+    add_thresholds(p)
     p.set_defaults(func=_cmd_export)
     return parser
 

@@ -100,6 +100,8 @@ EXPORT_OPTIONS: tuple[Option, ...] = (
     Option("page_numbers", bool, True, "number the pages"),
     Option("strict", bool, False, "fail instead of warning when lettering does not fit"),
     Option("subject", str, "", "PDF subject metadata"),
+    Option("appendix", bool, False, "end with a consistency appendix: per panel its scores (Face Sim, CLIP-I, CLIP-T) "
+           "and drift flags, as text"),
 )
 OPTION_NAMES = {o.name for o in EXPORT_OPTIONS}
 
@@ -113,6 +115,7 @@ class ExportOptions:
     png_dir: Path | None = None
     render_missing: bool = True
     settings: tuple[tuple[str, Any], ...] = ()
+    thresholds: tuple[tuple[str, float], ...] = ()  # drift thresholds for the appendix (storyboard.metrics)
 
     def get(self, name: str) -> Any:
         for key, value in self.settings:
@@ -122,8 +125,12 @@ class ExportOptions:
 
 
 def make_options(output: Path | str, sheet: bool = False, png_dir: Path | str | None = None, render_missing: bool = True,
-                 **settings: Any) -> ExportOptions:
-    """ExportOptions from keyword settings, checked against EXPORT_OPTIONS (None means the default)."""
+                 thresholds: dict[str, float | None] | None = None, **settings: Any) -> ExportOptions:
+    """ExportOptions from keyword settings, checked against EXPORT_OPTIONS (None means the default).
+
+    `thresholds` overrides the appendix's drift thresholds (storyboard.metrics.DRIFT_THRESHOLDS)."""
+    from storyboard.metrics import make_thresholds
+
     table = {o.name: o for o in EXPORT_OPTIONS}
     checked: list[tuple[str, Any]] = []
     for name, value in settings.items():
@@ -139,7 +146,8 @@ def make_options(output: Path | str, sheet: bool = False, png_dir: Path | str | 
         if option.low is not None and not option.low <= value <= option.high:
             raise ExportError(f"Export setting {name} must be between {option.low:g} and {option.high:g} ({option.help}), got {value}.")
         checked.append((name, option.kind(value)))
-    return ExportOptions(Path(output), sheet, Path(png_dir) if png_dir else None, render_missing, tuple(checked))
+    return ExportOptions(Path(output), sheet, Path(png_dir) if png_dir else None, render_missing, tuple(checked),
+                         tuple(make_thresholds(thresholds).items()))
 
 
 @dataclass(frozen=True)
@@ -512,6 +520,106 @@ def draw_sheet_page(painter: Painter, rows: Sequence[SheetRow], images: dict[str
             painter.text(line, font, size, row.text_box.x, y - size * 0.25, "left")
 
 
+# ---------------------------------------------------------------- consistency appendix
+
+APPENDIX_SIZE_PT = 8.5
+APPENDIX_FLAG: RGB = (0.75, 0.1, 0.1)
+APPENDIX_MUTED: RGB = (0.35, 0.35, 0.35)
+
+
+def appendix_entries(project: Project, thresholds: dict[str, float] | None = None) -> list[list[tuple[str, bool, RGB]]]:
+    """Per panel, the appendix paragraphs: (text, bold, colour). Scores are read from story.yaml, never computed."""
+    from storyboard.metrics import METRICS, drift_flags, format_scores, metric_scores, unscorable_reason
+
+    names = {c.id: c.name for c in project.cast}
+    entries = []
+    for number, panel in enumerate(project.panels, start=1):
+        cast = ", ".join(names.get(c, c) for c in panel.characters) or "no characters"
+        paragraphs: list[tuple[str, bool, RGB]] = [(f"Panel {number} · {panel.id} · {cast}", True, INK)]
+        take = panel.selected_take
+        if take is None:
+            paragraphs.append(("No take.", False, APPENDIX_MUTED))
+            entries.append(paragraphs)
+            continue
+        seed = f", seed {take.seed}" if take.seed is not None else ""
+        paragraphs.append((f"Take {take.file} ({take.engine or 'added by hand'}{seed}, {len(panel.takes)} take(s) in all)",
+                           False, APPENDIX_MUTED))
+        if unscorable_reason(take) or not metric_scores(take):
+            status = format_scores(take)
+            paragraphs.append((status[0].upper() + status[1:] + ".", False, APPENDIX_MUTED))
+            entries.append(paragraphs)
+            continue
+        paragraphs.append((format_scores(take, flags=False), False, INK))
+        scores = dict(take.scores)
+        if len(panel.characters) > 1:
+            per = []
+            for cid in panel.characters:
+                values = [f"{METRICS[m].label} {scores[f'{m}.{cid}']:.2f}" for m in ("face_sim", "clip_i") if f"{m}.{cid}" in scores]
+                if values:
+                    per.append(f"{names.get(cid, cid)}: {', '.join(values)}")
+            if per:
+                paragraphs.append(("; ".join(per), False, INK))
+        flags = drift_flags(take, thresholds, panel.characters)
+        for flag in flags:
+            who = names.get(flag.character, flag.character) if flag.character else None
+            text = flag.message if who is None else flag.message.replace(f"{flag.character}:", f"{who}:", 1)
+            paragraphs.append((f"Flag: {text}", False, APPENDIX_FLAG))
+        if not flags:
+            paragraphs.append(("No drift.", False, APPENDIX_MUTED))
+        entries.append(paragraphs)
+    return entries
+
+
+def layout_appendix(project: Project, width_pt: float, height_pt: float, margin_pt: float,
+                    thresholds: dict[str, float]) -> list[list[tuple[str, Font, float, RGB, float]]]:
+    """The appendix as pages of lines (text, font, size, colour, baseline y), panels never split across pages."""
+    from storyboard.metrics import METRICS
+
+    size = APPENDIX_SIZE_PT
+    leading = size * 1.3
+    text_w = width_pt - 2 * margin_pt
+    top, bottom = margin_pt + 44.0, height_pt - margin_pt
+    limits = ", ".join(f"{METRICS[k].label} < {v:g}" for k, v in thresholds.items())
+    header = [
+        ("Consistency appendix", True, 14.0, INK),
+        (f"{project.title}: scores of each panel's selected take. Face Sim and CLIP-I are cosines (1 is identical), "
+         f"CLIP-T is 100 x the CLIP cosine with the prompt. Flagged below: {limits}.", False, 7.5, APPENDIX_MUTED),
+    ]
+    pages: list[list[tuple[str, Font, float, RGB, float]]] = []
+
+    def new_page() -> float:
+        pages.append([])
+        y = margin_pt
+        for text, bold, text_size, colour in header:
+            block = wrap(text, pick_font(text, bold=bold, what="The appendix"), text_size, text_w)
+            for line in (block.lines if block else (text,)):
+                y += text_size * 1.3
+                pages[-1].append((line, pick_font(line, bold=bold, what="The appendix"), text_size, colour, y))
+        return max(y + 10.0, top)
+
+    y = new_page()
+    for paragraphs in appendix_entries(project, thresholds):
+        lines: list[tuple[str, Font, float, RGB]] = []
+        for text, bold, colour in paragraphs:
+            font = pick_font(text, bold=bold, what="The appendix")
+            block = wrap(text, font, size, text_w)
+            for line in (block.lines if block else (text,)):
+                lines.append((line, font, size, colour))
+        height = leading * len(lines) + size
+        if y + height > bottom and pages[-1] and y > top:
+            y = new_page()
+        for line, font, line_size, colour in lines:
+            y += leading
+            pages[-1].append((line, font, line_size, colour, y))
+        y += size
+    return pages
+
+
+def draw_appendix_page(painter: Painter, lines: Sequence[tuple[str, Font, float, RGB, float]], margin_pt: float) -> None:
+    for text, font, size, colour, y in lines:
+        painter.text(text, font, size, margin_pt, y, "left", colour)
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -666,15 +774,21 @@ def _export_comic(root: Path, project: Project, options: ExportOptions, spec: Pa
     trim_w, trim_h = spec.size.width_pt, spec.size.height_pt
     media = (trim_w + 2 * slug, trim_h + 2 * slug)
 
-    def page_sequence() -> Iterator[tuple[str, PageLayout | None]]:
+    appendix = layout_appendix(project, trim_w, trim_h, spec.margin_pt, dict(options.thresholds)) if get("appendix") else []
+
+    def page_sequence() -> Iterator[tuple[str, Any]]:
         if get("title_page"):
             yield "title", None
         for page in pages:
             yield "comic", page
+        for lines in appendix:
+            yield "appendix", lines
 
-    def paint(painter: Painter, kind: str, page: PageLayout | None) -> None:
+    def paint(painter: Painter, kind: str, page: Any) -> None:
         if kind == "title":
             draw_title_page(painter, project, trim_w, trim_h, get("subject"), len(pages))
+        elif kind == "appendix":
+            draw_appendix_page(painter, page, spec.margin_pt)
         else:
             assert page is not None
             draw_comic_page(painter, page, images, lettering, get("border_pt"))
@@ -699,10 +813,16 @@ def _export_sheet(project: Project, options: ExportOptions, spec: PageSpec, imag
     media = (spec.size.width_pt, spec.size.height_pt)
     sequence: list[tuple[str, Any]] = [("title", None)] if get("title_page") else []
     sequence += [("sheet", (i + 1, rows)) for i, rows in enumerate(rows_by_page)]
+    if get("appendix"):
+        sequence += [("appendix", lines) for lines in layout_appendix(project, media[0], media[1], spec.margin_pt,
+                                                                      dict(options.thresholds))]
 
     def paint(painter: Painter, kind: str, data: Any) -> None:
         if kind == "title":
             draw_title_page(painter, project, media[0], media[1], get("subject") or "Storyboard", len(rows_by_page))
+            return
+        if kind == "appendix":
+            draw_appendix_page(painter, data, spec.margin_pt)
             return
         number, rows = data
         draw_sheet_page(painter, rows, images, project, spec, number, len(rows_by_page))

@@ -73,6 +73,7 @@ class Take:
     engine: str | None = None
     inputs: str | None = None  # digest of the render inputs; None for images added by hand
     scores: tuple[tuple[str, float], ...] = ()  # consistency metrics, e.g. (("face_sim", 0.71), ...)
+    scored: str | None = None  # digest of what the scores were measured on; a mismatch means measure again
 
     def score(self, name: str) -> float | None:
         return dict(self.scores).get(name)

@@ -25,6 +25,9 @@ from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, save_proje
 
 log = logging.getLogger(__name__)
 
+# Measures a take just rendered and returns it with its scores (storyboard.metrics.Scorer is one).
+TakeScorer = Callable[[Path, Project, Panel, Take], Take]
+
 # Render size by shot type until the page layout assigns slot sizes: SDXL-friendly, about one megapixel.
 SHOT_SIZES: dict[str, tuple[int, int]] = {
     "establishing": (1344, 768),
@@ -203,6 +206,7 @@ class PanelEvent:
     take: str | None = None
     seconds: float | None = None
     message: str = ""
+    scores: tuple[tuple[str, float], ...] = ()  # the new take's consistency scores, when a scorer is given
 
 
 def render_project(
@@ -215,10 +219,12 @@ def render_project(
     on_panel: Callable[[PanelEvent], None] | None = None,
     sizes: Mapping[str, tuple[int, int]] | None = None,
     options: RenderOptions | None = None,
+    scorer: TakeScorer | None = None,
 ) -> Project:
     """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel.
 
-    Panels render at their page slot's shape unless `sizes` (or `options.sizes`) says otherwise.
+    Panels render at their page slot's shape unless `sizes` (or `options.sizes`) says otherwise. A `scorer`
+    (storyboard.metrics.Scorer) measures each new take before it is saved; see _render_take.
     """
     root = Path(root)
     context = context or RenderContext()
@@ -241,9 +247,11 @@ def render_project(
             continue
         context.check_cancelled()
         seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        project, result = _render_take(root, project, panel, engine, style, planned[pid], options.steps, seed, context)
-        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=project.panel(pid).selected_take.file,
-                                   seconds=result.metadata.get("seconds")))
+        project, result = _render_take(root, project, panel, engine, style, planned[pid], options.steps, seed, context,
+                                       scorer=scorer)
+        take = project.panel(pid).selected_take
+        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=take.file,
+                                   seconds=result.metadata.get("seconds"), scores=take.scores))
     return project
 
 
@@ -256,13 +264,19 @@ def render_variations(
     context: RenderContext | None = None,
     on_panel: Callable[[PanelEvent], None] | None = None,
     options: RenderOptions | None = None,
+    scorer: TakeScorer | None = None,
+    keep_best: str | None = None,
 ) -> Project:
     """Render `count` new takes of one panel with the next seeds after its own; every take is kept.
 
-    The last one is selected and the panel's seed follows it, unless the seed is locked.
+    The last one is selected and the panel's seed follows it, unless the seed is locked. With `keep_best`
+    (a score name, e.g. 'face_sim') and a `scorer`, the new take with the highest score is selected instead.
     """
     if not 1 <= count <= 16:
         raise StoryboardError(f"Ask for 1 to 16 variations, not {count}.")
+    if keep_best is not None and scorer is None:
+        raise StoryboardError(f"Keeping the best take by {keep_best} needs scores; give a scorer (the StoryMaker engine's "
+                              "face and CLIP models). Draft takes are stick figures and cannot be scored.")
     root = Path(root)
     context = context or RenderContext()
     options = options or RenderOptions()
@@ -280,18 +294,48 @@ def render_variations(
         candidate = (candidate + 1) % (MAX_SEED + 1)
         if candidate not in used:
             seeds.append(candidate)
+    new_files: list[str] = []
     for index, seed in enumerate(seeds, start=1):
         context.check_cancelled()
         project, result = _render_take(root, project, project.panel(panel_id), engine, style, size, options.steps, seed,
-                                       context, keep_seed=panel.seed_locked and panel.seed is not None)
-        _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=project.panel(panel_id).selected_take.file,
-                                   seconds=result.metadata.get("seconds")))
+                                       context, keep_seed=panel.seed_locked and panel.seed is not None, scorer=scorer)
+        take = project.panel(panel_id).selected_take
+        new_files.append(take.file)
+        _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=take.file,
+                                   seconds=result.metadata.get("seconds"), scores=take.scores))
+    if keep_best is not None:
+        project = select_best(root, project, panel_id, new_files, keep_best, keep_seed=panel.seed_locked and panel.seed is not None)
+    return project
+
+
+def select_best(root: Path, project: Project, panel_id: str, files: Iterable[str], score: str, keep_seed: bool = False) -> Project:
+    """Select the take with the highest `score` among the panel's takes in `files`, save, and return the project.
+
+    The panel's seed follows the chosen take unless `keep_seed`. StoryboardError when none of them has that score."""
+    from storyboard.metrics import METRICS, best_index
+
+    panel = project.panel(panel_id)
+    wanted = set(files)
+    candidates = [t for t in panel.takes if t.file in wanted]
+    best = best_index(candidates, score)
+    if best is None:
+        raise StoryboardError(f"Panel {panel_id!r}: none of its {len(candidates)} new take(s) has a {METRICS[score].label} "
+                              "score" + (" (the panel has no characters: use clip_t)" if not panel.characters and score != "clip_t"
+                                         else "") + "; the last one stays selected.")
+    chosen = candidates[best]
+    panel = dataclasses.replace(panel, selected=panel.takes.index(chosen),
+                                seed=panel.seed if keep_seed or chosen.seed is None else chosen.seed)
+    project = project.replace_panel(panel)
+    save_project(root, project)
     return project
 
 
 def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
-                 steps: int | None, seed: int, context: RenderContext, keep_seed: bool = False) -> tuple[Project, RenderResult]:
-    """Render one take, write it atomically, record and select it, and save story.yaml."""
+                 steps: int | None, seed: int, context: RenderContext, keep_seed: bool = False,
+                 scorer: TakeScorer | None = None) -> tuple[Project, RenderResult]:
+    """Render one take, write it atomically, score it if asked, record and select it, and save story.yaml.
+
+    A scoring failure never loses the take: it is logged and the take is kept without scores."""
     request = build_request(root, project, panel, style, seed, size, steps)
     digest = request_digest(request, engine)
     result = engine.render(request, context)
@@ -302,8 +346,13 @@ def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, sty
         atomic_write(resolve_inside(root, rel), buffer.getvalue())
     except OSError as exc:
         raise ProjectError(f"Could not write the take for panel {panel.id!r} to {root / rel}: {exc.strerror}.") from exc
-    panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=seed),
-                     Take(file=rel, seed=seed, engine=engine.name, inputs=digest))
+    take = Take(file=rel, seed=seed, engine=engine.name, inputs=digest)
+    if scorer is not None:
+        try:
+            take = scorer(root, project, panel, take)
+        except StoryboardError as exc:
+            log.warning("Panel %s: the take was not scored: %s", panel.id, exc)
+    panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=seed), take)
     project = project.replace_panel(panel)
     save_project(root, project)
     for warning in result.metadata.get("warnings", []):

@@ -109,6 +109,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("engine", TEXT, help="the engine that rendered it"),
         Key("inputs", TEXT, help="digest of what it was rendered from"),
         Key("scores", MAP, help="consistency scores (face_sim, clip_i, clip_t ...), filled in by the app"),
+        Key("scored", TEXT, help="digest of what the scores were measured on, filled in by the app"),
     ),
 }
 
@@ -302,6 +303,7 @@ class _Reader:
             engine=f.get("engine"),
             inputs=f.get("inputs"),
             scores=tuple((name, float(value)) for name, value in scores.items()),
+            scored=f.get("scored"),
         )
 
     def cross_check(self, project: Project) -> None:
@@ -448,7 +450,7 @@ def to_data(project: Project) -> dict[str, Any]:
         return out
 
     def take(t: Take) -> Any:
-        if t.seed is None and t.engine is None and t.inputs is None and not t.scores:
+        if t.seed is None and t.engine is None and t.inputs is None and not t.scores and t.scored is None:
             return t.file
         out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(t).items() if v is not None and k != "scores"}
         if t.scores:

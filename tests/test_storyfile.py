@@ -32,7 +32,7 @@ FULL = Project(
                       Balloon(text="Hmm.", speaker="mia", kind="thought"), Balloon(text="Off-panel voice", kind="speech")),
             duration=2.5, seed=4294967295, seed_locked=True,
             takes=(Take(file="renders/p1/1.png"), Take(file="renders/p1/2.png", seed=2, engine="draft", inputs="abc123",
-                                                       scores=(("face_sim", 0.7125), ("clip_i", 0.8)))),
+                                                       scores=(("face_sim", 0.7125), ("clip_i", 0.8)), scored="9f2c")),
             selected=0,
         ),
         Panel(id="p2"),

@@ -82,6 +82,14 @@ class CharacterEncoding:
     warnings: tuple[str, ...] = ()  # things the user may want to fix, e.g. no mask
 
 
+@dataclass(frozen=True, eq=False)
+class DetectedFace:
+    """A face found in an image: its box and its ArcFace identity."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    embedding: np.ndarray  # (512,): ArcFace normed_embedding
+
+
 class MaskMaker(Protocol):
     """The hook for automatic masks: a segmentation model that returns a person mask ("L") for a photo."""
 
@@ -124,6 +132,8 @@ class CharacterEncoder:
         self._visual: Any = None
         self._preprocess: Any = None
         self._layer = -1  # index of the penultimate CLIP block, set when CLIP loads
+        self._text_model: Any = None  # the CLIP text tower, loaded only for CLIP-T (storyboard.metrics)
+        self._tokenizer: Any = None
 
     # -- public -------------------------------------------------------------------------------------------
 
@@ -166,6 +176,74 @@ class CharacterEncoder:
             tokens = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
         return tokens.float().cpu().numpy()
 
+    # -- for the consistency metrics (storyboard.metrics): same models, final embeddings --------------------
+
+    def reference_crop(self, character: CharacterRef) -> Image.Image:
+        """The character crop of the reference photo (mask, automatic mask or whole photo), as encode makes it.
+
+        An outfit image is not used: this is the character as photographed, what CLIP-I compares takes with."""
+        reference = _read_bytes(character.reference, "reference photo", character)
+        mask = _read_bytes(character.mask, "mask", character) if character.mask else None
+        photo = _decode_image(reference, character.reference, "reference photo", character)
+        return self._photo_crop(photo, mask, character, [])
+
+    def detect_faces(self, image: Image.Image) -> list[DetectedFace]:
+        """Every face insightface finds in an RGB image, largest first: box and ArcFace `normed_embedding`."""
+        with self._lock:
+            self._load_face()
+            bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # scikit-image deprecations inside insightface
+                faces = self._face_app.get(bgr)
+        found = [
+            DetectedFace(tuple(float(v) for v in f.bbox[:4]), np.asarray(f.normed_embedding, dtype=np.float32))  # type: ignore[arg-type]
+            for f in faces
+            if f.normed_embedding is not None
+        ]
+        return sorted(found, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+    def image_embeddings(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """CLIP's final image embeddings (encode_image: after ln_post and the projection), L2-normalised: (N, D)."""
+        with self._lock:
+            self._load_clip()
+            batch = torch.stack([self._preprocess(image.convert("RGB")) for image in images]).to(self.device, self.dtype)
+            with torch.inference_mode():
+                embeddings = self._visual(batch).float()
+        return torch.nn.functional.normalize(embeddings, dim=-1).cpu().numpy()
+
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """CLIP's final text embeddings (encode_text, 77 tokens, longer text cut), L2-normalised: (N, D).
+
+        The text tower is loaded on first use only (rendering never needs it)."""
+        with self._lock:
+            self._load_clip_text()
+            tokens = self._tokenizer(list(texts))
+            vocabulary = getattr(getattr(self._text_model, "token_embedding", None), "num_embeddings", None)
+            if vocabulary is not None and int(tokens.max()) >= vocabulary:
+                raise EngineUnavailable(
+                    f"The CLIP model in {self.clip_dir} has a text vocabulary of {vocabulary} tokens, smaller than its "
+                    f"tokenizer's; CLIP-T needs the model's own text tower. " + CLIP_HOWTO
+                )
+            with torch.inference_mode():
+                embeddings = self._text_model.encode_text(tokens.to(self.device)).float()
+        return torch.nn.functional.normalize(embeddings, dim=-1).cpu().numpy()
+
+    def _load_clip_text(self) -> None:
+        if self._text_model is not None:
+            return
+        import open_clip  # noqa: PLC0415 - heavy, load on demand
+
+        try:
+            model = open_clip.create_model("local-dir:" + str(self.clip_dir))
+            tokenizer = open_clip.get_tokenizer("local-dir:" + str(self.clip_dir))
+        except Exception as exc:  # config and checkpoint errors come as several types
+            raise EngineUnavailable(
+                f"The CLIP text model in {self.clip_dir} could not be loaded ({type(exc).__name__}: {exc}). " + CLIP_HOWTO
+            ) from exc
+        model.visual = torch.nn.Identity()  # the image tower is already loaded once (self._visual)
+        self._text_model = model.to(device=self.device, dtype=self.dtype).eval()
+        self._tokenizer = tokenizer
+
     # -- encoding ------------------------------------------------------------------------------------------
 
     def _encode(
@@ -192,22 +270,8 @@ class CharacterEncoder:
             crop = None
         elif outfit is not None:
             crop = _decode_image(outfit, character.outfit, "outfit image", character).resize((CROP_PX, CROP_PX), Image.BICUBIC)
-        elif mask is not None:
-            mask_image = _decode_image(mask, character.mask, "mask", character, mode=None)
-            crop = character_crop(photo, _fit_mask(mask_image, photo, character, notes), character)
-        elif self.mask_maker is not None:
-            try:
-                made = self.mask_maker(photo)
-            except Exception as exc:  # a third-party model: say which one failed, for whom
-                raise EngineError(
-                    f"The automatic mask ({self.mask_maker.name}) failed for {character.name} ({character.reference}): "
-                    f"{exc}. Add a mask image to the cast entry instead."
-                ) from exc
-            notes.append(f"No mask for {character.name}: one was made automatically by {self.mask_maker.name}.")
-            crop = character_crop(photo, _fit_mask(made, photo, character, notes), character)
         else:
-            notes.append(f"No mask for {character.name}: the whole photo is used as the character crop.")
-            crop = photo.resize((CROP_PX, CROP_PX), Image.BICUBIC)
+            crop = self._photo_crop(photo, mask, character, notes)
 
         # CLIP tokens, both crops in one batch
         if crop is None:
@@ -216,6 +280,24 @@ class CharacterEncoder:
         else:
             face_tokens, character_tokens = self.clip_tokens([face_crop, crop])
         return _frozen(identity, face_tokens, character_tokens, (x0, y0, x1, y1), tuple(notes))
+
+    def _photo_crop(self, photo: Image.Image, mask: bytes | None, character: CharacterRef, notes: list[str]) -> Image.Image:
+        """The character crop of the photo: by its mask, an automatic mask, or the whole photo."""
+        if mask is not None:
+            mask_image = _decode_image(mask, character.mask, "mask", character, mode=None)
+            return character_crop(photo, _fit_mask(mask_image, photo, character, notes), character)
+        if self.mask_maker is not None:
+            try:
+                made = self.mask_maker(photo)
+            except Exception as exc:  # a third-party model: say which one failed, for whom
+                raise EngineError(
+                    f"The automatic mask ({self.mask_maker.name}) failed for {character.name} ({character.reference}): "
+                    f"{exc}. Add a mask image to the cast entry instead."
+                ) from exc
+            notes.append(f"No mask for {character.name}: one was made automatically by {self.mask_maker.name}.")
+            return character_crop(photo, _fit_mask(made, photo, character, notes), character)
+        notes.append(f"No mask for {character.name}: the whole photo is used as the character crop.")
+        return photo.resize((CROP_PX, CROP_PX), Image.BICUBIC)
 
     def _largest_face(self, photo: Image.Image, character: CharacterRef) -> tuple[Any, int]:
         self._load_face()

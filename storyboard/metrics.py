@@ -1,0 +1,533 @@
+"""Consistency you can measure: Face Sim, CLIP-I and CLIP-T per take, drift flags and best-of-N.
+
+The three metrics of the StoryMaker paper (Table 1), with the engine's own models:
+
+- **Face Sim** (`face_sim`): cosine similarity of ArcFace identities (insightface `buffalo_l`,
+  `normed_embedding`, 512-d) between a character's reference face (the largest face in the reference photo,
+  as the engine uses) and the face matched to that character in the take. Faces are matched to the panel's
+  characters by the optimal assignment of similarities: each character gets a different face (or none), and
+  the total similarity is the largest possible. Position order is not used because nothing forces a model to
+  place characters in skeleton order (the ControlNet is optional and can be ignored), so a correct face in the
+  "wrong" place would score as a different person; and it is not "best face per character" either, because then
+  two characters could claim the same face. A character with no face left to match scores 0.0 (the
+  similarity of an unrelated face), so a take with no face at all scores 0.0 and is flagged, rather than being
+  left out of averages. The take's `face_sim` is the mean over its characters. Range -1..1.
+- **CLIP-I** (`clip_i`): cosine similarity of open_clip's final image embeddings (`encode_image`: pooled,
+  after `ln_post` and the projection, L2-normalised; the model's own 224 px preprocessing: shorter side to 224,
+  centre crop) between the character crop of the reference photo (mask's bounding box, background whitened,
+  224 px, exactly as the engine makes it; the whole photo without a mask) and the whole take. Mean over the
+  panel's characters. Range -1..1.
+- **CLIP-T** (`clip_t`): the CLIP score of the take and its prompt: 100 x the cosine of the normalised image
+  embedding and the normalised text embedding (`encode_text` of the panel prompt with cast names filled in,
+  77 tokens, longer prompts cut by the tokenizer), not clamped at zero. On this scale the paper reports 21.75.
+
+In Table 1 the paper prints Face Sim and CLIP-I as percentages (67.36, 79.51): `PAPER_SCALE` converts.
+Panels without characters get only CLIP-T. Panels with two characters also keep each character's values
+(`face_sim.<id>`, `clip_i.<id>`), so a drift flag can name who drifted; `faces` counts the faces found.
+
+Takes of the draft engine are stick figures: there is no face or likeness to measure, so they are never scored
+(`NotScorable`), rather than given meaningless numbers.
+
+Scores live in `Take.scores` (story.yaml), which is the persistent cache; `Take.scored` is a digest of the take
+file's bytes, the prompt, the characters' reference photos and masks, and the models, so a changed take file (or
+photo, prompt, model) is measured again and an unchanged one never is. Show `metric_scores(take)` or
+`format_scores(take)`: the raw tuple also holds per-character values and the face count.
+
+torch, insightface and open_clip are imported only when a Scorer measures something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from storyboard.engines import CharacterRef
+from storyboard.errors import EngineError, EngineUnavailable, ProjectError, StoryboardError
+from storyboard.model import Panel, Project, Take
+from storyboard.paths import resolve_inside
+
+log = logging.getLogger(__name__)
+
+METRICS_VERSION = 1  # part of the digest: bump when a definition changes, and every take is measured again
+FACE_SIM, CLIP_I, CLIP_T = "face_sim", "clip_i", "clip_t"
+FACES = "faces"
+MAX_FACES = 8  # the largest faces of a take considered for matching (crowds: background faces do not matter)
+UNSCORED_ENGINES = {"draft": "draft takes are stick figures: there is no face or likeness to measure"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One consistency metric: its name in Take.scores, its label, what it means, and the paper's scale."""
+
+    name: str
+    label: str
+    help: str
+    paper_scale: float  # multiply a stored value by this to compare with the paper's Table 1
+    decimals: int
+
+
+METRICS: dict[str, Metric] = {
+    FACE_SIM: Metric(FACE_SIM, "Face Sim", "ArcFace cosine between the reference face and the matched face in the take "
+                     "(1 = same embedding, about 0.3-0.4 and below: likely another person)", 100.0, 2),
+    CLIP_I: Metric(CLIP_I, "CLIP-I", "CLIP image cosine between the reference character crop and the take "
+                   "(face, hair, clothes and body together)", 100.0, 2),
+    CLIP_T: Metric(CLIP_T, "CLIP-T", "CLIP score: 100 x cosine between the take and its prompt (how well the "
+                   "picture follows the text)", 1.0, 1),
+}
+SCORE_NAMES = tuple(METRICS)
+PAPER_TABLE1 = {FACE_SIM: 67.36, CLIP_T: 21.75, CLIP_I: 79.51}  # StoryMaker's row, 40 characters x 20 prompts x 4
+
+
+class NotScorable(StoryboardError):
+    """A take that metrics cannot measure meaningfully (a draft take)."""
+
+
+# ---------------------------------------------------------------- drift thresholds (settings)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A drift threshold: a take whose metric is below `default` is flagged. One table drives CLI, UI and docs."""
+
+    metric: str
+    default: float
+    help: str
+    low: float
+    high: float
+
+    @property
+    def flag(self) -> str:
+        return "--min-" + self.metric.replace("_", "-")
+
+
+DRIFT_THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold(FACE_SIM, 0.40, "flag a character whose Face Sim is below this: ArcFace (buffalo_l) verification "
+              "usually accepts the same person from about 0.3-0.4; StoryMaker averages 0.67 in the paper", -1.0, 1.0),
+    Threshold(CLIP_I, 0.65, "flag a character whose CLIP-I is below this: hair, clothes or body changed; "
+              "StoryMaker averages 0.80 in the paper", -1.0, 1.0),
+    Threshold(CLIP_T, 18.0, "flag a take whose CLIP-T is below this: the picture drifted from its prompt; "
+              "StoryMaker averages 21.75 in the paper", -100.0, 100.0),
+)
+
+
+def make_thresholds(overrides: Mapping[str, float | None] | None = None) -> dict[str, float]:
+    """The drift thresholds: defaults from DRIFT_THRESHOLDS, with checked overrides (None keeps the default)."""
+    table = {t.metric: t for t in DRIFT_THRESHOLDS}
+    values = {t.metric: t.default for t in DRIFT_THRESHOLDS}
+    for name, value in (overrides or {}).items():
+        if name not in table:
+            raise StoryboardError(f"Unknown drift threshold {name!r}; thresholds are: {', '.join(table)}.")
+        if value is None:
+            continue
+        threshold = table[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not threshold.low <= value <= threshold.high:
+            raise StoryboardError(f"The {METRICS[name].label} threshold must be a number from {threshold.low:g} to "
+                                  f"{threshold.high:g} ({threshold.help}), got {value!r}.")
+        values[name] = float(value)
+    return values
+
+
+@dataclass(frozen=True)
+class DriftFlag:
+    """One metric of a take below its threshold, for one character (or the take as a whole)."""
+
+    metric: str
+    value: float
+    threshold: float
+    character: str | None = None  # cast id; None for the take (CLIP-T, or a one-character panel)
+    no_face: bool = False
+
+    @property
+    def message(self) -> str:
+        metric = METRICS[self.metric]
+        who = f"{self.character}: " if self.character else ""
+        if self.no_face:
+            return f"{who}no matching face found ({metric.label} {self.value:.{metric.decimals}f})"
+        what = "drifted from the prompt" if self.metric == CLIP_T else "drifted"
+        return f"{who}{what}: {metric.label} {self.value:.{metric.decimals}f} < {self.threshold:g}"
+
+
+def drift_flags(take: Take, thresholds: Mapping[str, float] | None = None,
+                characters: Sequence[str] = ()) -> list[DriftFlag]:
+    """The take's metrics below their thresholds; per character when the take has per-character values.
+
+    `characters` are the panel's cast ids (to name the character of a one-character panel)."""
+    limits = make_thresholds(thresholds)
+    scores = dict(take.scores)
+    faces = scores.get(FACES)
+    flags: list[DriftFlag] = []
+    for metric in (FACE_SIM, CLIP_I):
+        per_character = {name.split(".", 1)[1]: value for name, value in scores.items() if name.startswith(metric + ".")}
+        if not per_character and metric in scores:
+            per_character = {characters[0] if len(characters) == 1 else None: scores[metric]}  # type: ignore[dict-item]
+        for who, value in per_character.items():
+            if value < limits[metric]:
+                no_face = metric == FACE_SIM and (faces == 0 or value == 0.0)
+                flags.append(DriftFlag(metric, value, limits[metric], who, no_face))
+    if CLIP_T in scores and scores[CLIP_T] < limits[CLIP_T]:
+        flags.append(DriftFlag(CLIP_T, scores[CLIP_T], limits[CLIP_T]))
+    return flags
+
+
+# ---------------------------------------------------------------- reading scores
+
+
+def metric_scores(take: Take) -> dict[str, float]:
+    """The take's headline metrics (face_sim, clip_i, clip_t) that it has, in that order."""
+    scores = dict(take.scores)
+    return {name: scores[name] for name in SCORE_NAMES if name in scores}
+
+
+def unscorable_reason(take: Take) -> str | None:
+    """Why the take cannot be scored (a draft take), or None."""
+    return UNSCORED_ENGINES.get(take.engine or "")
+
+
+def format_scores(take: Take, thresholds: Mapping[str, float] | None = None, characters: Sequence[str] = (),
+                  flags: bool = True) -> str:
+    """One line for logs, galleries and the PDF appendix: 'Face Sim 0.71 · CLIP-I 0.80 · CLIP-T 24.3', then any
+    drift flags (unless `flags` is False); says so when the take is not scored, or cannot be."""
+    reason = unscorable_reason(take)
+    if reason:
+        return f"not scored ({reason})"
+    values = metric_scores(take)
+    if not values:
+        return "not scored yet (python -m storyboard score PROJECT)"
+    text = " · ".join(f"{METRICS[n].label} {v:.{METRICS[n].decimals}f}" for n, v in values.items())
+    found = drift_flags(take, thresholds, characters) if flags else []
+    if found:
+        text += "  DRIFT: " + "; ".join(f.message for f in found)
+    return text
+
+
+def best_index(takes: Sequence[Take], score: str = FACE_SIM) -> int | None:
+    """Index of the take with the highest `score` (the first on ties); None when no take has that score."""
+    if score not in METRICS:
+        raise StoryboardError(f"Unknown score {score!r}; choose one of: {', '.join(METRICS)}.")
+    best: int | None = None
+    for index, take in enumerate(takes):
+        value = take.score(score)
+        if value is not None and (best is None or value > takes[best].score(score)):  # type: ignore[operator]
+            best = index
+    return best
+
+
+def pick_best(takes: Sequence[Take], score: str = FACE_SIM) -> Take | None:
+    """The take with the highest `score`; None when no take has it."""
+    index = best_index(takes, score)
+    return None if index is None else takes[index]
+
+
+# ---------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The metrics of one image: per character (in the panel's order) and for the whole take."""
+
+    face_sim: tuple[float, ...]  # per character; 0.0 where no face was left to match
+    clip_i: tuple[float, ...]  # per character
+    clip_t: float
+    faces: int  # faces found in the image
+
+    def scores(self, character_ids: Sequence[str]) -> tuple[tuple[str, float], ...]:
+        """The entries for Take.scores (without the digest)."""
+        out: list[tuple[str, float]] = []
+        if character_ids:
+            out += [(FACE_SIM, sum(self.face_sim) / len(self.face_sim)), (CLIP_I, sum(self.clip_i) / len(self.clip_i))]
+        out.append((CLIP_T, self.clip_t))
+        if character_ids:
+            out.append((FACES, float(self.faces)))
+        if len(character_ids) > 1:
+            out += [(f"{FACE_SIM}.{cid}", v) for cid, v in zip(character_ids, self.face_sim)]
+            out += [(f"{CLIP_I}.{cid}", v) for cid, v in zip(character_ids, self.clip_i)]
+        return tuple(out)
+
+
+def match_faces(similarity: Sequence[Sequence[float]]) -> list[int | None]:
+    """For each character (row), its face (column) in the optimal assignment: distinct faces, as many characters
+    matched as there are faces, and of those the largest total similarity; None for a character left without a face.
+    Exhaustive (at most 3 characters and MAX_FACES faces, so at most 990 candidates); ties go to the first found."""
+    rows = len(similarity)
+    cols = len(similarity[0]) if rows else 0
+    best_key: tuple[int, float] | None = None
+    best: tuple[int | None, ...] = (None,) * rows
+    for choice in itertools.permutations(list(range(cols)) + [None] * rows, rows):
+        key = (sum(c is not None for c in choice), sum(similarity[r][c] for r, c in enumerate(choice) if c is not None))
+        if best_key is None or key > best_key:
+            best_key, best = key, choice
+    return list(best)
+
+
+class Scorer:
+    """Measures takes with a CharacterEncoder's models (the engine's own, when it is loaded).
+
+    `measured` counts the images actually measured (not answered from the cache)."""
+
+    def __init__(self, encoder: Any):
+        self.encoder = encoder
+        self.measured = 0
+        self._identities: dict[str, Any] = {}  # reference digest -> ArcFace embedding
+        self._crops: dict[str, Any] = {}  # reference + mask digest -> CLIP image embedding
+        self._texts: dict[str, Any] = {}  # prompt -> CLIP text embedding
+
+    @classmethod
+    def from_models(cls, models_dir: Path | None, device: str | None = None) -> Scorer:
+        """A scorer with only the face and CLIP models (no SDXL), from a models folder or the usual places."""
+        face_dir, clip_dir = metric_model_dirs(models_dir)
+        try:
+            from storyboard.engines.storymaker.encoding import CharacterEncoder
+            from storyboard.engines.storymaker.engine import pick_device
+        except ImportError as exc:
+            raise EngineUnavailable(f"Scoring needs torch, insightface and open_clip ({exc}); install the project's "
+                                    "dependencies.") from exc
+        device, dtype = pick_device(device)
+        return cls(CharacterEncoder(face_dir, clip_dir, device=device, dtype=dtype))
+
+    @property
+    def model_id(self) -> str:
+        return str(getattr(self.encoder, "model_id", ""))
+
+    # -- one image ---------------------------------------------------------------------------------------------
+
+    def measure(self, image: Image.Image, characters: Sequence[CharacterRef], prompt: str) -> Measurement:
+        """The metrics of `image` for these characters (in the panel's order) and this prompt."""
+        import numpy as np
+
+        image = image.convert("RGB")
+        self.measured += 1
+        faces = self.encoder.detect_faces(image)[:MAX_FACES] if characters else []
+        face_sim: list[float] = []
+        clip_i: list[float] = []
+        if characters:
+            identities = np.stack([self.reference_identity(c) for c in characters])
+            if faces:
+                similarity = identities @ np.stack([f.embedding for f in faces]).T
+                matched = match_faces(similarity.tolist())
+                face_sim = [float(similarity[r, c]) if c is not None else 0.0 for r, c in enumerate(matched)]
+            else:
+                face_sim = [0.0] * len(characters)
+        image_embedding = self.encoder.image_embeddings([image])[0]
+        for character in characters:
+            clip_i.append(float(np.dot(image_embedding, self._crop_embedding(character))))
+        clip_t = 100.0 * float(np.dot(image_embedding, self._text_embedding(prompt)))
+        return Measurement(tuple(face_sim), tuple(clip_i), clip_t, len(faces))
+
+    def reference_identity(self, character: CharacterRef) -> Any:
+        """The ArcFace identity of the largest face in the character's reference photo (EngineError if none)."""
+        key = _file_digest(character.reference)
+        if key not in self._identities:
+            photo = _open_image(character.reference, f"the reference photo of {character.name}")
+            faces = self.encoder.detect_faces(photo)
+            if not faces:
+                raise EngineError(
+                    f"No face found in the reference photo of {character.name} ({character.reference}), so Face Sim "
+                    "cannot be measured. Use a clear, front-facing photo in which the face is at least about 100 px tall."
+                )
+            self._identities[key] = faces[0].embedding  # the largest face, as the engine uses
+        return self._identities[key]
+
+    def _crop_embedding(self, character: CharacterRef) -> Any:
+        key = _file_digest(character.reference) + "/" + (_file_digest(character.mask) if character.mask else "-")
+        if key not in self._crops:
+            self._crops[key] = self.encoder.image_embeddings([self.encoder.reference_crop(character)])[0]
+        return self._crops[key]
+
+    def _text_embedding(self, prompt: str) -> Any:
+        if prompt not in self._texts:
+            self._texts[prompt] = self.encoder.text_embeddings([prompt])[0]
+        return self._texts[prompt]
+
+    # -- takes of a project --------------------------------------------------------------------------------------
+
+    def take_digest(self, root: Path, project: Project, panel: Panel, take: Take) -> str:
+        """What the take's scores depend on (kept in the take as `scored`)."""
+        return take_digest(root, project, panel, take, self.model_id)
+
+    def score_take(self, root: Path, project: Project, panel: Panel, take: Take, force: bool = False) -> Take:
+        """The take with its scores: the stored ones when its digest still matches, else measured now.
+
+        Raises NotScorable for draft takes, ProjectError for a missing or unreadable take file."""
+        reason = unscorable_reason(take)
+        if reason:
+            raise NotScorable(f"Panel {panel.id!r}: take {take.file} is not scored: {reason}. Render with "
+                              "--engine storymaker to get takes that can be measured.")
+        root = Path(root)
+        digest = self.take_digest(root, project, panel, take)
+        if not force and take.scored == digest and metric_scores(take):
+            return take
+        image = _open_image(resolve_inside(root, take.file), f"panel {panel.id!r}: the take {take.file}")
+        characters = character_refs(root, project, panel)
+        measurement = self.measure(image, characters, panel_prompt(project, panel))
+        return dataclasses.replace(take, scores=measurement.scores([c.id for c in characters]), scored=digest)
+
+    def __call__(self, root: Path, project: Project, panel: Panel, take: Take) -> Take:
+        """The render hook (storyboard.render): score a take just rendered."""
+        return self.score_take(root, project, panel, take)
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """What score_project did: takes measured, answered from story.yaml, and not scorable (with why)."""
+
+    measured: tuple[tuple[str, str], ...] = ()  # (panel id, take file)
+    cached: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[tuple[str, str, str], ...] = ()  # (panel id, take file, reason)
+
+
+def score_project(root: Path, project: Project, scorer: Scorer, panel_ids: Iterable[str] | None = None,
+                  force: bool = False, on_take: Callable[[Panel, Take, str], None] | None = None) -> tuple[Project, ScoreReport]:
+    """Score every take of the project (or of `panel_ids`) that has no current scores; saves story.yaml once
+    per panel that changed. `on_take(panel, take, status)` gets 'measured', 'cached' or 'skipped'."""
+    from storyboard.storyfile import save_project
+
+    root = Path(root)
+    wanted = list(panel_ids) if panel_ids is not None else [p.id for p in project.panels]
+    known = {p.id for p in project.panels}
+    unknown = [pid for pid in wanted if pid not in known]
+    if unknown:
+        raise ProjectError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: {', '.join(known) or 'none'}.")
+    measured: list[tuple[str, str]] = []
+    cached: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str, str]] = []
+    for pid in wanted:
+        panel = project.panel(pid)
+        takes = list(panel.takes)
+        for index, take in enumerate(takes):
+            reason = unscorable_reason(take)
+            if reason:
+                skipped.append((pid, take.file, reason))
+                _emit(on_take, panel, take, "skipped")
+                continue
+            if not resolve_inside(root, take.file).is_file():
+                skipped.append((pid, take.file, "the file is missing"))
+                _emit(on_take, panel, take, "skipped")
+                continue
+            before = scorer.measured
+            scored = scorer.score_take(root, project, panel, take, force=force)
+            status = "measured" if scorer.measured > before else "cached"
+            (measured if status == "measured" else cached).append((pid, take.file))
+            takes[index] = scored
+            _emit(on_take, panel, scored, status)
+        if tuple(takes) != panel.takes:
+            project = project.replace_panel(dataclasses.replace(panel, takes=tuple(takes)))
+            save_project(root, project)
+    return project, ScoreReport(tuple(measured), tuple(cached), tuple(skipped))
+
+
+def _emit(callback: Callable[[Panel, Take, str], None] | None, panel: Panel, take: Take, status: str) -> None:
+    if callback is not None:
+        callback(panel, take, status)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def panel_prompt(project: Project, panel: Panel) -> str:
+    """The text CLIP-T compares with: the panel prompt with cast names filled in (no style template)."""
+    from storyboard.render import fill_prompt
+
+    return fill_prompt(panel.prompt, project)
+
+
+def character_refs(root: Path, project: Project, panel: Panel) -> tuple[CharacterRef, ...]:
+    """The panel's characters with absolute paths, in the panel's order."""
+    refs = []
+    for cid in panel.characters:
+        c = project.character(cid)
+        refs.append(CharacterRef(id=c.id, name=c.name, color=c.color, description=c.description,
+                                 reference=resolve_inside(root, c.reference),
+                                 mask=resolve_inside(root, c.mask) if c.mask else None))
+    return tuple(refs)
+
+
+def take_digest(root: Path, project: Project, panel: Panel, take: Take, model_id: str = "") -> str:
+    """A digest of the take file, prompt, reference photos and masks and models."""
+    root = Path(root)
+    data = {
+        "version": METRICS_VERSION,
+        "take": _file_digest(resolve_inside(root, take.file)),
+        "prompt": panel_prompt(project, panel),
+        "characters": [(c.id, _file_digest(c.reference), _file_digest(c.mask) if c.mask else None)
+                       for c in character_refs(root, project, panel)],
+        "models": model_id,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    from storyboard.render import file_digest
+
+    return file_digest(Path(path))
+
+
+def _open_image(path: Path, what: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise ProjectError(f"Cannot score {what}: {path} does not exist. Render it again or fix the path.") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ProjectError(f"Cannot score {what}: {path} is not a readable image ({exc}).") from None
+
+
+def metric_model_dirs(models_dir: Path | None) -> tuple[Path, Path]:
+    """(insightface folder, open_clip folder) for the metrics: from `models_dir`, else the local caches.
+
+    Nothing is downloaded; EngineUnavailable says what is missing and how to get it."""
+    from storyboard.engines.storymaker.models import model_sources
+
+    src = model_sources()
+    if models_dir is not None:
+        root = Path(models_dir)
+        face = root / src["face"]["local"]
+        clip = root / src["clip"]["local"]
+        missing = []
+        if not any(face.glob("*.onnx")):
+            missing.append(f"{face}/ (the insightface {src['face']['name']} pack's .onnx files; licensed for "
+                           "non-commercial research only)")
+        if not (clip / "open_clip_config.json").is_file():
+            missing.append(f"{clip}/ (open_clip_config.json + weights: `huggingface-cli download {src['clip']['hub']} "
+                           f"--local-dir {clip}`)")
+        if missing:
+            raise EngineUnavailable(f"Scoring needs the face and CLIP models, and the models folder {root} is missing "
+                                    f"{len(missing)}:\n  - " + "\n  - ".join(missing))
+        return face.parent.parent, clip
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError as exc:
+        raise EngineUnavailable("huggingface_hub is not installed; install the project's dependencies.") from exc
+    try:
+        clip = Path(snapshot_download(src["clip"]["hub"], local_files_only=True,
+                                      allow_patterns=["open_clip_config.json", "open_clip_model.safetensors"]))
+    except LocalEntryNotFoundError:
+        raise EngineUnavailable(
+            f"Scoring needs the CLIP model {src['clip']['hub']} and the insightface {src['face']['name']} pack, and "
+            f"CLIP is not in the Hugging Face cache. Point '--models DIR' (or $STORYBOARD_MODELS) at a models folder "
+            "(see README.md), or run '--engine storymaker' once on a machine with internet to download the models."
+        ) from None
+    face_root = Path.home() / ".insightface"
+    if not any((face_root / "models" / src["face"]["name"]).glob("*.onnx")):
+        raise EngineUnavailable(
+            f"Scoring needs the insightface {src['face']['name']} pack in {face_root / 'models' / src['face']['name']} "
+            "(licensed for non-commercial research only: download buffalo_l.zip from the insightface releases and "
+            "unpack it there), or '--models DIR' pointing at a models folder (see README.md)."
+        )
+    return face_root, clip
+
+
+def scorer_for_engine(engine: Any) -> Scorer | None:
+    """A scorer sharing a loaded StoryMaker engine's models; None for engines whose takes cannot be scored."""
+    encoder = getattr(engine, "encoder", None)
+    return Scorer(encoder) if encoder is not None else None
