@@ -1,120 +1,111 @@
-"""The studio's first area: open a project (or the sample), see its panels, render them, look at the takes.
+"""The studio: composes one module per area (project, cast, panels, style, render, pages) into a Blocks app.
 
-Handlers are plain functions (paths in, plain data out) so tests call them without a server.
+Per-user state is plain data: the session's folder and the open project's folder (gr.State), and a random
+token in the browser's storage so a reload finds the same projects. Launch with `launch_options()`.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import threading
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
-from storyboard.engines import Engine, RenderContext
-from storyboard.errors import StoryboardError
-from storyboard.model import STORY_FILE
-from storyboard.paths import resolve_inside
-from storyboard.render import PanelEvent, render_project, stale_panels
-from storyboard.storyfile import load_project
+from storyboard import studio
+from storyboard.engines import Engine
+from storyboard.settings import Settings, load_settings
+from ui.cast_area import build_cast_area
+from ui.common import AppContext, Area, new_token, valid_token
+from ui.pages_area import build_pages_area
+from ui.panels_area import build_panels_area
+from ui.project_area import build_project_area
+from ui.render_area import build_render_area
+from ui.style_area import build_style_area
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
-SAMPLE = "rainy-monday"
-PANEL_COLUMNS = ["panel", "shot", "characters", "prompt", "caption", "take"]
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CSS = """
+.gradio-container { max-width: 1400px !important; }
+#sb-header { align-items: center; gap: 16px; }
+#sb-header h1 { margin: 0; font-size: 1.6rem; }
+#sb-header p { margin: 0; color: var(--body-text-color-subdued); }
+#engine-banner { padding: 8px 12px; border-radius: 8px; font-size: 0.9rem;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
+#engine-banner p { margin: 0; }
+.sb-card { background: var(--background-fill-secondary); border-radius: 10px; padding: 12px !important; }
+.sb-panel-list .wrap { flex-direction: column; align-items: stretch; gap: 4px; }
+.sb-panel-list label { width: 100%; }
+.sb-small-buttons button { min-width: 0 !important; }
+.sb-badge p { text-align: right; font-weight: 600; margin: 0; }
+.sb-balloons { margin-top: 8px; }
+footer { display: none !important; }
+"""
 
 
-def open_sample(workspace: Path, name: str = SAMPLE) -> str:
-    """Copy a sample into the workspace (once) and return the copy's folder."""
-    dest = Path(workspace) / name
-    if not (dest / STORY_FILE).is_file():
-        shutil.copytree(SAMPLES_DIR / name, dest, dirs_exist_ok=True)
-    return str(dest)
+def launch_options(ctx: AppContext) -> dict[str, Any]:
+    """What `launch()` needs besides host and port: theme, CSS, files allowed (app assets only), upload limit.
+
+    The workspace is not in allowed_paths: a session's files reach the browser only as Gradio's hashed
+    copies of what its own handlers returned, so no one can fetch another session's project by path.
+    """
+    allowed = [str(ASSETS)]
+    if ctx.startup_project is not None:
+        allowed.append(str(ctx.startup_project))
+    return {"theme": gr.themes.Soft(primary_hue="orange", secondary_hue="blue"), "css": CSS,
+            "allowed_paths": allowed, "max_file_size": f"{ctx.settings.max_upload_mb}mb"}
 
 
-def panel_rows(root: str, engine: Engine) -> list[list[str]]:
-    """One row per panel: id, shot, cast names, prompt, caption and whether its take is current."""
-    project = load_project(root)
-    rows = []
-    stale = stale_panels(Path(root), project, engine)
-    for panel in project.panels:
-        names = ", ".join(project.character(c).name for c in panel.characters)
-        state = "stale" if panel.id in stale else "current"
-        if panel.selected_take is None:
-            state = "none"
-        rows.append([panel.id, panel.shot, names, panel.prompt, panel.caption, state])
-    return rows
-
-
-def selected_takes(root: str) -> list[tuple[str, str]]:
-    """(image path, label) of each panel's selected take that exists on disk."""
-    project = load_project(root)
-    out = []
-    for panel in project.panels:
-        take = panel.selected_take
-        if take is not None:
-            path = resolve_inside(Path(root), take.file)
-            if path.is_file():
-                out.append((str(path), f"{panel.id} · {panel.shot}"))
-    return out
-
-
-def build_studio(engine: Engine, workspace: Path, project_dir: Path | None = None) -> gr.Blocks:
+def build_studio(engine: Engine, workspace: Path, project_dir: Path | None = None, settings: Settings | None = None,
+                 engine_status: str | None = None) -> gr.Blocks:
     """The Blocks app; `engine` is shared by all sessions, the open project is per session."""
-    cancel = threading.Event()
-
-    def do_open(root: str) -> tuple[str, list[list[str]], list[tuple[str, str]], str]:
-        root = (root or "").strip()
-        try:
-            project = load_project(root)
-            return root, panel_rows(root, engine), selected_takes(root), f"**{project.title}** — {len(project.cast)} characters, {len(project.panels)} panels, style `{project.style}`"
-        except StoryboardError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def do_open_sample() -> tuple[str, list[list[str]], list[tuple[str, str]], str]:
-        return do_open(open_sample(workspace))
-
-    def do_render(root: str, force: bool, progress: gr.Progress = gr.Progress()) -> tuple[list[list[str]], list[tuple[str, str]]]:
-        if not root:
-            raise gr.Error("Open a project first (or the sample).")
-        cancel.clear()
-
-        def on_panel(event: PanelEvent) -> None:
-            progress(event.index / event.total, desc=f"{event.panel_id}: {event.status}")
-
-        try:
-            project = load_project(root)
-            render_project(Path(root), project, engine, force=force, context=RenderContext(cancel_event=cancel), on_panel=on_panel)
-        except StoryboardError as exc:
-            raise gr.Error(str(exc)) from None
-        return panel_rows(root, engine), selected_takes(root)
-
+    ctx = AppContext(engine=engine, settings=settings or load_settings(), workspace=Path(workspace).resolve(),
+                     engine_status=engine_status or studio.engine_status(engine, "draft" if engine.name == "draft" else "auto"),
+                     startup_project=Path(project_dir).resolve() if project_dir else None)
     with gr.Blocks(title="Storyboard Studio") as demo:
-        gr.Markdown("# Storyboard Studio\nComics and storyboards whose characters stay the same from panel to panel.")
-        gr.Markdown(f"**Engine:** {engine.describe()}", elem_id="engine-banner")
-        root_state = gr.State(str(project_dir) if project_dir else "")
-        with gr.Row():
-            folder = gr.Textbox(label="Project folder", value=str(project_dir or ""), scale=4, placeholder="path/to/project")
-            open_btn = gr.Button("Open", scale=1)
-            sample_btn = gr.Button("Open the sample", scale=1, variant="secondary")
-        summary = gr.Markdown()
-        panels = gr.Dataframe(headers=PANEL_COLUMNS, label="Panels", interactive=False, wrap=True)
-        with gr.Row():
-            force = gr.Checkbox(label="Render all, even current panels", value=False)
-            render_btn = gr.Button("Render stale panels", variant="primary")
-            stop_btn = gr.Button("Stop", variant="stop")
-        gallery = gr.Gallery(label="Selected takes", columns=3, height="auto")
+        demo.studio_context = ctx  # for app.py's launch_options and for tests
+        token = gr.BrowserState("", storage_key="storyboard-studio-session")
+        session = gr.State("")
+        root = gr.State("")
+        with gr.Row(elem_id="sb-header", equal_height=True):
+            gr.Markdown("# Storyboard Studio\nComics and storyboards whose characters stay the same from panel to panel.")
+            gr.Markdown(f"**Engine:** {ctx.engine_status}", elem_id="engine-banner")
+        areas: dict[str, Area] = {}
+        tabs: dict[str, gr.Tab] = {}
+        with gr.Tabs(elem_id="sb-tabs"):
+            for key, label, build in (
+                ("project", "1 · Project", build_project_area),
+                ("cast", "2 · Cast", build_cast_area),
+                ("panels", "3 · Panels", build_panels_area),
+                ("style", "4 · Style", build_style_area),
+                ("render", "5 · Render", build_render_area),
+                ("pages", "6 · Pages & export", build_pages_area),
+            ):
+                with gr.Tab(label, id=key, elem_id=f"tab-{key}") as tab:
+                    areas[key] = build(ctx, root, session)
+                tabs[key] = tab
 
-        outputs = [root_state, panels, gallery, summary]
-        open_btn.click(do_open, inputs=folder, outputs=outputs, api_name="open_project")
-        sample_btn.click(do_open_sample, outputs=outputs, api_name="open_sample").then(lambda r: r, root_state, folder)
-        render_btn.click(
-            do_render, inputs=[root_state, force], outputs=[panels, gallery], api_name="render",
-            concurrency_id="gpu", concurrency_limit=1,
-        )
-        stop_btn.click(cancel.set, api_name="stop")
-        if project_dir:
-            demo.load(do_open, inputs=root_state, outputs=outputs)
+        everything = [o for area in areas.values() for o in area.outputs]
+
+        def refresh_all(root_value: str, session_value: str, request: gr.Request) -> list[Any]:
+            values: list[Any] = []
+            for area in areas.values():
+                values += area.refresh(root_value, session_value, request)
+            return values
+
+        def start(token_value: str, request: gr.Request) -> tuple[str, str, str]:
+            if not valid_token(token_value):
+                token_value = new_token()
+            folder = ctx.workspace / "sessions" / token_value
+            folder.mkdir(parents=True, exist_ok=True)
+            if ctx.startup_project is not None:
+                return token_value, str(folder), str(ctx.startup_project)
+            recent = studio.list_projects(folder)
+            return token_value, str(folder), str(recent[0][1]) if recent else ""
+
+        demo.load(start, [token], [token, session, root], api_name=False)
+        root.change(refresh_all, [root, session], everything, api_name=False)
+        for key, tab in tabs.items():
+            tab.select(areas[key].refresh, [root, session], areas[key].outputs, api_name=False)
     return demo

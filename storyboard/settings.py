@@ -1,0 +1,87 @@
+"""Limits and defaults of the studio app: one table drives validation, environment variables and docs.
+
+Each setting reads `STORYBOARD_<NAME>` from the environment. On a Hugging Face Space (where `SPACE_ID`
+is set) the stricter Space defaults apply, so a shared machine stays responsive.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from storyboard.errors import StoryboardError
+
+
+class SettingsError(StoryboardError):
+    """An environment variable holds a value a setting cannot take."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One app setting: default here and on a Space, limits and help."""
+
+    name: str
+    default: int
+    space_default: int
+    low: int
+    high: int
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"STORYBOARD_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("max_panels", 200, 24, 1, 2000, "most panels a project may hold"),
+    Setting("max_cast", 24, 8, 1, 200, "most characters a project may hold"),
+    Setting("max_upload_mb", 40, 15, 1, 2000, "largest image or .zip upload, in megabytes"),
+    Setting("max_image_megapixels", 60, 40, 1, 400, "larger uploaded images are refused (decompression bombs)"),
+    Setting("max_reference_side", 2048, 1536, 256, 8192, "uploaded photos are scaled down to this longer side, in pixels"),
+    Setting("max_render_side", 0, 1024, 0, 4096, "renders are scaled down to this longer side (0: the page slot's size)"),
+    Setting("max_variations", 8, 4, 1, 16, "most variations one click renders"),
+    Setting("gpu_seconds", 120, 120, 10, 600, "ZeroGPU time asked for one render call on a Space"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's limits (see SETTINGS for each one's meaning)."""
+
+    max_panels: int = 200
+    max_cast: int = 24
+    max_upload_mb: int = 40
+    max_image_megapixels: int = 60
+    max_reference_side: int = 2048
+    max_render_side: int = 0
+    max_variations: int = 8
+    gpu_seconds: int = 120
+    on_space: bool = False
+
+
+def on_space(environ: Mapping[str, str] | None = None) -> bool:
+    """True when running on a Hugging Face Space."""
+    return bool((os.environ if environ is None else environ).get("SPACE_ID"))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; SettingsError names the variable and its allowed range."""
+    environ = os.environ if environ is None else environ
+    space = on_space(environ)
+    values: dict[str, int] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None or raw.strip() == "":
+            values[setting.name] = setting.space_default if space else setting.default
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{setting.env}={raw!r} is not a whole number; {setting.help} "
+                                f"({setting.low} to {setting.high}).") from None
+        if not setting.low <= value <= setting.high:
+            raise SettingsError(f"{setting.env}={value} is out of range; {setting.help}: use {setting.low} to {setting.high}.")
+        values[setting.name] = value
+    return Settings(**values, on_space=space)
+

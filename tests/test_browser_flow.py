@@ -1,0 +1,244 @@
+"""A newcomer's whole flow in a real browser on the draft engine (issue 7), with a screenshot of every area.
+
+Create a project, add two characters by uploading pictures, add three panels (one with two characters),
+drag a joint in the skeleton editor, add a balloon, render everything with progress, export the PDF,
+download it and read its pages and text. Screenshots land in test-artifacts/ at 1280x800.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM}"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    from storyboard.engines.draft import DraftEngine
+    from ui.studio import build_studio, launch_options
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    demo = build_studio(DraftEngine(), workspace)
+    port = free_port()
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
+                **launch_options(demo.studio_context))
+    yield f"http://127.0.0.1:{port}/", workspace
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def photos(folder: Path) -> tuple[Path, Path]:
+    """Two portrait-like pictures (a JPEG with an EXIF rotation, and a PNG)."""
+    mia, leo = folder / "mia.jpg", folder / "leo.png"
+    img = Image.new("RGB", (320, 240), (228, 87, 46))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: the studio must turn it upright (240 x 320)
+    img.save(mia, exif=exif)
+    Image.new("RGB", (240, 320), (46, 134, 171)).save(leo)
+    return mia, leo
+
+
+def the_project(workspace: Path):
+    from storyboard.storyfile import load_project
+
+    stories = list(workspace.glob("sessions/*/*/story.yaml"))
+    assert len(stories) == 1, stories
+    return stories[0].parent, load_project(stories[0].parent)
+
+
+def wait_for_project(page, workspace: Path, check, timeout_s: float = 15) -> object:
+    """Poll the project on disk until `check(project)` holds (autosave is asynchronous to the UI)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            root, project = the_project(workspace)
+            if check(project):
+                return project
+        except (AssertionError, Exception):  # noqa: BLE001 - not saved yet
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the project never reached the expected state: {project}")
+        page.wait_for_timeout(150)
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"))
+
+
+def settle(page) -> None:
+    """Wait until no event is in flight (Gradio marks outputs of a running event as pending)."""
+    page.wait_for_timeout(250)
+    page.wait_for_function("document.querySelectorAll('.pending, .generating, .eta-bar').length === 0", timeout=20_000)
+
+
+def tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label).click()
+    settle(page)
+
+
+def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
+    url, workspace = app
+    mia_photo, leo_photo = photos(tmp_path)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    page.on("console", lambda m: print("browser:", m.text) if m.type == "error" else None)
+    page.wait_for_selector("#engine-banner", timeout=20_000)
+    assert "Draft mode" in page.locator("#engine-banner").inner_text()
+    shot(page, "1-project-empty")
+
+    # 1. A new project.
+    page.locator("#new-title textarea, #new-title input").first.fill("Rainy Tuesday")
+    page.locator("#create-project").click()
+    page.wait_for_function("document.querySelector('#project-summary').innerText.includes('Rainy Tuesday')", timeout=15_000)
+    settle(page)
+    shot(page, "1-project")
+
+    # 2. Two characters, each from an uploaded picture.
+    tab(page, "2 · Cast")
+    for name, photo in (("Mia", mia_photo), ("Leo", leo_photo)):
+        page.locator("#new-character").click()
+        page.wait_for_function("document.querySelector('#save-character').innerText.includes('Add character')")
+        settle(page)
+        page.locator("#cast-name textarea, #cast-name input").first.fill(name)
+        page.locator("#cast-photo input[type=file]").set_input_files(str(photo))
+        page.wait_for_function(f"document.querySelector('#cast-photo').innerText.includes('{photo.stem}')", timeout=15_000)
+        page.wait_for_timeout(800)  # the upload settles
+        page.locator("#save-character").click()
+        page.wait_for_function(f"document.querySelector('#face-check').innerText.includes('face model')", timeout=15_000)
+    project = wait_for_project(page, workspace, lambda p: [c.name for c in p.cast] == ["Mia", "Leo"])
+    root, _ = the_project(workspace)
+    with Image.open(root / project.cast[0].reference) as upright:
+        assert upright.size == (240, 320), "the EXIF rotation was applied"
+    assert "needs the face model" in page.locator("#face-check").inner_text()
+    shot(page, "2-cast")
+
+    # 3. Three panels; the second has both characters.
+    tab(page, "3 · Panels")
+    for prompt in ("{mia} runs for the bus in the rain", "{mia} and {leo} talk at the stop", "the empty office"):
+        box = page.locator("#new-panel-prompt textarea")
+        box.fill(prompt)
+        page.locator("#add-panel").click()
+        page.wait_for_function("document.querySelector('#new-panel-prompt textarea').value === ''", timeout=15_000)
+    wait_for_project(page, workspace, lambda p: len(p.panels) == 3)
+    page.locator("#panel-list label").nth(1).click()
+    page.wait_for_function("document.querySelector('#panel-heading').innerText.includes('Panel 2 of 3')", timeout=15_000)
+    page.locator("#panel-characters label", has_text="Mia").click()
+    wait_for_project(page, workspace, lambda p: p.panels[1].characters == ("mia",))
+    page.locator("#panel-characters label", has_text="Leo").click()
+    wait_for_project(page, workspace, lambda p: p.panels[1].characters == ("mia", "leo"))
+
+    # 4. A library pose for the two of them, then drag Mia's left wrist (raised, away from other joints).
+    page.locator("#panel-pose .pe-library").select_option("talking")
+    page.locator("#panel-pose .pe-add").click()
+    wait_for_project(page, workspace, lambda p: p.panels[1].pose is not None)
+    from storyboard.poses import read_pose
+
+    before = read_pose(root / "poses" / "p2.json")
+    joint = page.locator('#panel-pose .pe-joint[data-person="0"][data-joint="7"]')
+    page.locator("#panel-pose .pe-svg").scroll_into_view_if_needed()
+    box = joint.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 6):
+        page.mouse.move(x + 8 * step, y - 6 * step)
+    page.mouse.up()
+
+    def wrist_moved(_project) -> bool:
+        after = read_pose(root / "poses" / "p2.json")
+        return after.people[0].points[7] != before.people[0].points[7]
+
+    wait_for_project(page, workspace, wrist_moved)
+    after = read_pose(root / "poses" / "p2.json")
+    assert after.people[0].points[7][0] > before.people[0].points[7][0]
+    assert [p.character for p in after.people] == ["mia", "leo"]
+
+    # 5. A balloon: Mia (the panel's first character) speaks.
+    page.locator("#balloon-speaker input").click()
+    page.get_by_role("option", name="Mia").click()
+    page.locator("#balloon-text textarea, #balloon-text input").first.fill("Is this the 8:15?")
+    page.locator("#add-balloon").click()
+    project = wait_for_project(page, workspace, lambda p: len(p.panels[1].balloons) == 1)
+    assert project.panels[1].balloons[0].speaker == "mia"
+    page.locator("#panel-caption textarea, #panel-caption input").first.fill("Tuesday, 8:14.")
+    page.locator("#panel-notes textarea, #panel-notes input").first.click()  # the caption saves when it loses focus
+    wait_for_project(page, workspace, lambda p: p.panels[1].caption == "Tuesday, 8:14.")
+    shot(page, "3-panels")
+
+    # 6. The style tab, looked at.
+    tab(page, "4 · Style")
+    page.wait_for_selector("#style-preview h3")
+    shot(page, "4-style")
+
+    # 7. Render everything, watching the progress.
+    tab(page, "5 · Render")
+    page.locator("#render-stale").click()
+    page.wait_for_selector("#render-status .progress-text, #render-gallery .progress-text, .progress-level, .eta-bar",
+                           timeout=15_000)
+    page.wait_for_function("document.querySelector('#render-status').innerText.includes('all up to date')", timeout=30_000)
+    project = wait_for_project(page, workspace, lambda p: all(x.selected_take is not None for x in p.panels))
+    assert page.locator("#render-gallery img").count() >= 3
+    shot(page, "5-render")
+
+    # 8. Pages: preview, export the PDF, download it and read it.
+    tab(page, "6 · Pages & export")
+    page.wait_for_selector("#page-preview img", timeout=15_000)
+    page.locator("#export").click()
+    link = page.locator("#export-files a").first
+    link.wait_for(timeout=30_000)
+    shot(page, "6-pages")
+    with page.expect_download(timeout=15_000) as download_info:
+        link.click()
+    pdf = tmp_path / "download.pdf"
+    download_info.value.save_as(pdf)
+    page.close()
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(pdf)
+    assert len(reader.pages) >= 1
+    text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)  # balloons wrap lines
+    assert "Is this the 8:15?" in text and "Tuesday, 8:14." in text, text
+    if shutil.which("pdftotext"):
+        import subprocess
+
+        plain = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert "8:15" in plain and "Tuesday" in plain

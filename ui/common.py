@@ -1,0 +1,114 @@
+"""What every UI area shares: the app context, sessions, and turning StoryboardErrors into gr.Error."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storyboard.engines import Engine
+from storyboard.errors import ProjectError, StoryboardError
+from storyboard.settings import Settings
+from storyboard.studio import CancelRegistry, check_inside
+
+log = logging.getLogger(__name__)
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+@dataclass
+class AppContext:
+    """The single engine, limits, workspace and per-session cancel flags, shared by every area."""
+
+    engine: Engine
+    settings: Settings
+    workspace: Path
+    engine_status: str = ""
+    startup_project: Path | None = None
+    cancels: CancelRegistry = field(default_factory=CancelRegistry)
+
+    def session_dir(self, session: str, request: gr.Request | None = None) -> Path:
+        """The session's folder: from the browser's token, else (API clients) from Gradio's session hash."""
+        if session:
+            return Path(session)
+        key = getattr(request, "session_hash", None) or "anonymous"
+        key = re.sub(r"[^A-Za-z0-9_-]", "", key)[:64] or "anonymous"
+        return self.workspace / "sessions" / key
+
+    def project_root(self, root: str, session: str, request: gr.Request | None = None) -> Path:
+        """The open project folder, checked to belong to this session (or be the one opened at start)."""
+        if not root:
+            raise ProjectError("No project is open. Create one, or open the sample, in the Project tab.")
+        if self.startup_project is not None and Path(root) == self.startup_project:
+            return self.startup_project
+        return check_inside(self.session_dir(session, request), root)
+
+    def gpu(self, fn: Callable) -> Callable:
+        """`spaces.GPU` around GPU work when the `spaces` package is there (ZeroGPU Spaces), else `fn` itself."""
+        try:
+            import spaces  # type: ignore[import-not-found]
+        except ImportError:
+            return fn
+        return spaces.GPU(duration=self.settings.gpu_seconds)(fn)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def valid_token(token: Any) -> bool:
+    return isinstance(token, str) and bool(TOKEN.match(token))
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Run a handler; a StoryboardError becomes a gr.Error with its message (no traceback for the user)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StoryboardError as exc:
+            log.info("%s: %s", fn.__name__, exc)
+            raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+
+    return wrapper
+
+
+def user_errors_gen(fn: Callable) -> Callable:
+    """`user_errors` for generator handlers (Gradio must still see a generator function)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            yield from fn(*args, **kwargs)
+        except StoryboardError as exc:
+            log.info("%s: %s", fn.__name__, exc)
+            raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+
+    return wrapper
+
+
+@dataclass
+class Area:
+    """What an area gives the composer: how to refresh it from the open project, and what that updates."""
+
+    outputs: list[Any]
+    refresh: Callable[..., list[Any]]  # (root, session, request) -> one value per output
+
+
+def file_path(value: Any) -> str | None:
+    """The local path of an uploaded file, whatever form Gradio gives it in."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, Path)):
+        return str(value)
+    if isinstance(value, dict):
+        return value.get("path") or value.get("name")
+    return getattr(value, "path", None) or getattr(value, "name", None)

@@ -1,0 +1,84 @@
+"""The Pages tab: page size, template and reading order with a live preview; export PDF, PNG pages or a sheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storyboard import studio
+from storyboard.layout import list_templates
+from storyboard.pagesizes import PAGE_SIZES
+from storyboard.storyfile import load_project
+from ui.common import AppContext, Area, user_errors, user_errors_gen
+
+SIZE_CHOICES = [(f"{name.upper() if len(name) == 2 else name.title()}: {info[2]}", name) for name, info in PAGE_SIZES.items()]
+READING_CHOICES = [("Left to right", "ltr"), ("Right to left (manga)", "rtl")]
+KIND_CHOICES = [(label, kind) for kind, label in studio.EXPORT_KINDS.items()]
+
+
+def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
+    """The Pages tab; returns how to refresh it."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, elem_classes=["sb-card"]):
+            size = gr.Dropdown(label="Page size", choices=SIZE_CHOICES, value="a4", elem_id="page-size")
+            template = gr.Dropdown(label="Layout", choices=list_templates(), value="auto", elem_id="page-template",
+                                   info="auto fits panels by shot type; the others are fixed grids")
+            reading = gr.Radio(label="Reading order", choices=READING_CHOICES, value="ltr", elem_id="page-reading")
+            gr.Markdown("#### Export")
+            kind = gr.Radio(label="What to export", choices=KIND_CHOICES, value="pdf", elem_id="export-kind")
+            export_btn = gr.Button("Export", variant="primary", elem_id="export")
+            status = gr.Markdown("", elem_id="export-status")
+            files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files", height=120)
+        with gr.Column(scale=3):
+            pages = gr.Gallery(label="Page preview (panels without a take are grey)", columns=2, height=620,
+                               object_fit="contain", elem_id="page-preview", buttons=["fullscreen"])
+
+    def previews(root_value: str) -> list[Any]:
+        return studio.page_previews(root_value) if root_value else []
+
+    def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
+        if not root_value:
+            return ["a4", "auto", "ltr", [], ""]
+        page = load_project(root_value).page
+        size_value = page.size if page.size in PAGE_SIZES else gr.update(choices=SIZE_CHOICES + [(page.size, page.size)], value=page.size)
+        return [size_value, page.template, page.reading, previews(root_value), ""]
+
+    @user_errors
+    def change(root_value: str, session_value: str, size_value: str, template_value: str, reading_value: str,
+               request: gr.Request) -> list[Any]:
+        project_root = ctx.project_root(root_value, session_value, request)
+        studio.set_page_settings(project_root, size_value, template_value, reading_value)
+        return [previews(str(project_root))]
+
+    @user_errors_gen
+    def export(root_value: str, session_value: str, kind_value: str, request: gr.Request,
+               progress: gr.Progress = gr.Progress()):
+        project_root = ctx.project_root(root_value, session_value, request)
+        out = ctx.session_dir(session_value, request) / "exports" / project_root.name
+        project = load_project(project_root)
+        missing = [p.id for p in project.panels if p.selected_take is None]
+        yield gr.update(), ("Rendering " + str(len(missing)) + " panel(s) without a take first ..." if missing else "Exporting ..."), gr.update()
+        from storyboard.engines import RenderContext
+
+        cancel = ctx.cancels.fresh(str(ctx.session_dir(session_value, request)))
+
+        def on_panel(event: Any) -> None:
+            progress(event.index / max(event.total, 1), desc=f"Rendering panel {event.panel_id} ({event.index} of {event.total})")
+
+        result = studio.export(project_root, out, kind_value, ctx.engine, RenderContext(cancel_event=cancel), on_panel)
+        lines = [f"Exported {result.pages} page(s): {', '.join(Path(f).name for f in result.files[:3])}"
+                 + (" ..." if len(result.files) > 3 else "")]
+        if result.rendered:
+            lines.append(f"Rendered first: {', '.join(result.rendered)}.")
+        lines += [f"⚠️ {note}" for note in result.notes]
+        yield [str(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
+
+    for control in (size, template, reading):
+        control.input(change, [root, session, size, template, reading], [pages], api_name=False)
+    api_page = gr.Button(visible=False)
+    api_page.click(change, [root, session, size, template, reading], [pages], api_name="set_page")
+    export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages], api_name="export",
+                     concurrency_id="gpu", concurrency_limit=1)
+    return Area([size, template, reading, pages, status], refresh)

@@ -1,0 +1,346 @@
+"""The Panels tab: the ordered list, and the selected panel's prompt, cast, pose, lettering, seed and takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storyboard import studio
+from storyboard.errors import ProjectError, StoryboardError
+from storyboard.model import BALLOON_KINDS, DEFAULT_SHOT, SHOT_TYPES
+from storyboard.paths import resolve_inside
+from storyboard.storyfile import load_project
+from ui.common import AppContext, Area, user_errors, user_errors_gen
+from ui.pose_editor import background_data_url, build_pose_editor, library_props, to_value
+from ui.render_area import STATE_TEXT, panel_label, run_render, take_caption
+
+SHOT_CHOICES = [(f"{shot}: {help_text}", shot) for shot, help_text in SHOT_TYPES.items()]
+NOBODY = "(off-panel / narrator)"
+# Sent with every update of the editor: an update that leaves a prop out clears it in the browser.
+LIBRARY = library_props()
+
+
+def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
+    """The Panels tab; returns how to refresh it."""
+    selected = gr.State("")
+    balloon_index = gr.State(-1)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300, elem_classes=["sb-card"]):
+            panel_list = gr.Radio(label="Panels (✓ up to date · ⟳ changed · ○ not rendered)", choices=[],
+                                  elem_id="panel-list", elem_classes=["sb-panel-list"])
+            with gr.Row(elem_classes=["sb-small-buttons"]):
+                up_btn = gr.Button("↑ Up", size="sm", elem_id="panel-up")
+                down_btn = gr.Button("↓ Down", size="sm", elem_id="panel-down")
+                dup_btn = gr.Button("Duplicate", size="sm", elem_id="panel-duplicate")
+                del_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="panel-delete")
+            new_prompt = gr.Textbox(label="New panel", placeholder="What happens? e.g. {mia} runs for the bus",
+                                    lines=2, elem_id="new-panel-prompt")
+            add_btn = gr.Button("+ Add panel", variant="primary", elem_id="add-panel")
+        with gr.Column(scale=5):
+            with gr.Row(equal_height=True):
+                heading = gr.Markdown("#### No panel selected", elem_id="panel-heading")
+                badge = gr.Markdown("", elem_id="panel-state", elem_classes=["sb-badge"])
+            with gr.Row(equal_height=False):
+                prompt = gr.Textbox(label="Prompt ({id} puts a character in)", lines=2, scale=4, elem_id="panel-prompt")
+                insert = gr.Dropdown(label="Insert a name", choices=[], value=None, scale=1, elem_id="panel-insert")
+            with gr.Row(equal_height=True):
+                characters = gr.CheckboxGroup(label="Characters (up to 2, in skeleton order)", choices=[], scale=2,
+                                              elem_id="panel-characters")
+                shot = gr.Dropdown(label="Shot", choices=SHOT_CHOICES, value=DEFAULT_SHOT, scale=2, elem_id="panel-shot")
+            with gr.Row(equal_height=True):
+                caption = gr.Textbox(label="Caption", scale=3, elem_id="panel-caption")
+                duration = gr.Number(label="Duration (s)", minimum=0, scale=1, elem_id="panel-duration")
+                seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1, elem_id="panel-seed")
+                lock = gr.Checkbox(label="Lock seed", scale=1, elem_id="panel-lock")
+            notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    editor = build_pose_editor(label="Pose: drag joints; pick a library pose and + Add",
+                                               elem_id="panel-pose")
+                with gr.Column(scale=2):
+                    takes = gr.Gallery(label="Takes: click one to use it", columns=3, height=220, allow_preview=False,
+                                       object_fit="contain", elem_id="panel-takes", buttons=[])
+                    with gr.Row(equal_height=True):
+                        render_btn = gr.Button("Render this panel", variant="primary", elem_id="render-panel", scale=2)
+                        count = gr.Number(value=3, minimum=1, maximum=ctx.settings.max_variations, precision=0,
+                                          label="Variations", scale=1, elem_id="variation-count")
+                        vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2)
+                    render_status = gr.Markdown("", elem_id="panel-render-status")
+                    with gr.Group(elem_classes=["sb-balloons"]):
+                        balloons = gr.Radio(label="Balloons", choices=[], elem_id="balloon-list")
+                        with gr.Row(equal_height=True):
+                            speaker = gr.Dropdown(label="Speaker", choices=[], scale=2, elem_id="balloon-speaker")
+                            kind = gr.Dropdown(label="Kind", choices=list(BALLOON_KINDS), value="speech", scale=1,
+                                               elem_id="balloon-kind")
+                        text = gr.Textbox(label="Balloon text", placeholder="What is said", elem_id="balloon-text")
+                        with gr.Row():
+                            add_balloon_btn = gr.Button("Add balloon", size="sm", variant="primary", elem_id="add-balloon")
+                            update_balloon_btn = gr.Button("Update", size="sm", elem_id="update-balloon")
+                            remove_balloon_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-balloon")
+
+    # ------------------------------------------------------------ reading the project into the form
+
+    def panel_choices(project: Any, states: dict[str, str]) -> list[tuple[str, str]]:
+        return [(panel_label(n, p, project, states[p.id]), p.id) for n, p in enumerate(project.panels, start=1)]
+
+    def takes_items(root_path: Path, panel: Any) -> list[tuple[str, str]]:
+        items = []
+        for i, take in enumerate(panel.takes):
+            path = resolve_inside(root_path, take.file)
+            if path.is_file():
+                items.append((str(path), take_caption(i, panel.selected, take, panel.characters)))
+        return items
+
+    def form(root_value: str, panel_id: str, status: str = "") -> list[Any]:
+        """Every output of the tab, for the panel `panel_id` (or the first panel, or an empty form)."""
+        if not root_value:
+            return [""] + [gr.update()] * (len(outputs) - 1)
+        root_path = Path(root_value)
+        project = load_project(root_path)
+        states = studio.panel_states(root_path, project, ctx.engine, ctx.settings)
+        ids = [p.id for p in project.panels]
+        if panel_id not in ids:
+            panel_id = ids[0] if ids else ""
+        cast_choices = [(c.name, c.id) for c in project.cast]
+        if not panel_id:
+            return ["", gr.update(choices=[], value=None), "#### No panels yet: write one on the left and press + Add panel",
+                    "", "", gr.update(choices=[(f"{c.name} → {{{c.id}}}", c.id) for c in project.cast], value=None),
+                    gr.update(choices=cast_choices, value=[]), DEFAULT_SHOT, "", None, None, False, "",
+                    gr.update(value=None, cast=[], background="", library=LIBRARY), [], status,
+                    gr.update(choices=[], value=None), gr.update(choices=[(NOBODY, "")] + cast_choices, value=""),
+                    "speech", "", -1]
+        panel = project.panel(panel_id)
+        number = ids.index(panel_id) + 1
+        pose = studio.panel_pose(root_path, panel)
+        take = panel.selected_take
+        take_path = resolve_inside(root_path, take.file) if take is not None else None
+        background = background_data_url(take_path) if take_path is not None and take_path.is_file() else ""
+        cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
+        balloon_choices = [(f"{i + 1}. {(project.character(b.speaker).name if b.speaker else 'Narrator')} "
+                            f"({b.kind}): {b.text}", i) for i, b in enumerate(panel.balloons)]
+        return [
+            panel_id,
+            gr.update(choices=panel_choices(project, states), value=panel_id),
+            f"#### Panel {number} of {len(ids)} · `{panel.id}`",
+            f"{ {'current': '🟢', 'stale': '🟠', 'none': '⚪'}[states[panel.id]] } {STATE_TEXT[states[panel.id]].capitalize()}",
+            panel.prompt,
+            gr.update(choices=[(f"{c.name} → {{{c.id}}}", c.id) for c in project.cast], value=None),
+            gr.update(choices=cast_choices, value=list(panel.characters)),
+            panel.shot, panel.caption, panel.duration, panel.seed, panel.seed_locked, panel.notes,
+            gr.update(value=to_value(pose), cast=cast, background=background, library=LIBRARY),
+            takes_items(root_path, panel),
+            status,
+            gr.update(choices=balloon_choices, value=None),
+            gr.update(choices=[(NOBODY, "")] + cast_choices, value=panel.characters[0] if panel.characters else ""),
+            "speech", "", -1,
+        ]
+
+    outputs = [selected, panel_list, heading, badge, prompt, insert, characters, shot, caption, duration, seed, lock,
+               notes, editor, takes, render_status, balloons, speaker, kind, text, balloon_index]
+
+    def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
+        return form(root_value, "")
+
+    def keep(root_value: str, panel_id: str) -> list[Any]:
+        return form(root_value, panel_id)
+
+    def checked_root(root_value: str, session_value: str, request: gr.Request | None) -> str:
+        return str(ctx.project_root(root_value, session_value, request))
+
+    # ------------------------------------------------------------ list actions
+
+    @user_errors
+    def pick(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        if panel_id and panel_id not in [p.id for p in load_project(project_root).panels]:
+            raise ProjectError(f"There is no panel {panel_id!r}; pick one from the list.")
+        return form(project_root, panel_id)
+
+    @user_errors
+    def add(root_value: str, session_value: str, prompt_value: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        _, pid = studio.add_panel(project_root, prompt_value, ctx.settings)
+        return form(project_root, pid, f"Added panel {pid}. Pick its characters and shot; changes save by themselves.") + [""]
+
+    @user_errors
+    def duplicate(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        _, pid = studio.duplicate_panel(project_root, need(panel_id), ctx.settings)
+        return form(project_root, pid, f"Duplicated {panel_id} as {pid}.")
+
+    @user_errors
+    def delete(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        ids = [p.id for p in load_project(project_root).panels]
+        studio.delete_panel(project_root, need(panel_id))
+        index = ids.index(panel_id)
+        rest = ids[:index] + ids[index + 1:]
+        return form(project_root, rest[min(index, len(rest) - 1)] if rest else "", f"Deleted panel {panel_id}.")
+
+    def mover(offset: int):
+        @user_errors
+        def move(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
+            project_root = checked_root(root_value, session_value, request)
+            studio.move_panel(project_root, need(panel_id), offset)
+            return form(project_root, panel_id)
+
+        move.__name__ = "move_up" if offset < 0 else "move_down"
+        return move
+
+    def need(panel_id: str) -> str:
+        if not panel_id:
+            raise ProjectError("Pick a panel in the list first.")
+        return panel_id
+
+    # ------------------------------------------------------------ field edits (autosaved)
+
+    @user_errors
+    def save_fields(root_value: str, session_value: str, panel_id: str, prompt_value: str, characters_value: list[str],
+                    shot_value: str, caption_value: str, duration_value: float | None, seed_value: float | None,
+                    lock_value: bool, notes_value: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        studio.update_panel(project_root, need(panel_id), prompt=prompt_value, characters=characters_value or [],
+                            shot=shot_value or DEFAULT_SHOT, caption=caption_value or "", duration=duration_value,
+                            seed=seed_value, seed_locked=lock_value, notes=notes_value or "")
+        return small_refresh(project_root, panel_id)
+
+    def small_refresh(project_root: str, panel_id: str) -> list[Any]:
+        """The list labels, the stale badge and the editor's cast: what a field edit can change."""
+        project = load_project(project_root)
+        states = studio.panel_states(Path(project_root), project, ctx.engine, ctx.settings)
+        panel = project.panel(panel_id)
+        state = states[panel_id]
+        cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
+        return [gr.update(choices=panel_choices(project, states), value=panel_id),
+                f"{ {'current': '🟢', 'stale': '🟠', 'none': '⚪'}[state] } {STATE_TEXT[state].capitalize()}",
+                gr.update(cast=cast, library=LIBRARY)]
+
+    def save_characters(root_value: str, session_value: str, panel_id: str, prompt_value: str,
+                        characters_value: list[str], shot_value: str, caption_value: str, duration_value: float | None,
+                        seed_value: float | None, lock_value: bool, notes_value: str, request: gr.Request) -> list[Any]:
+        """Like save_fields, but a refused cast (a 3rd character) is put back as it was, with the message."""
+        try:
+            return save_fields.__wrapped__(root_value, session_value, panel_id, prompt_value, characters_value, shot_value,
+                                           caption_value, duration_value, seed_value, lock_value, notes_value,
+                                           request) + [gr.update()]
+        except StoryboardError as exc:
+            gr.Warning(str(exc), title="Cannot do that")
+            if not root_value or not panel_id:
+                return [gr.update()] * 4
+            project_root = checked_root(root_value, session_value, request)
+            saved = list(load_project(project_root).panel(panel_id).characters)
+            return small_refresh(project_root, panel_id) + [saved]
+
+    def insert_name(prompt_value: str, character_id: str) -> tuple[str, None]:
+        if not character_id:
+            return prompt_value, None
+        spacer = "" if not prompt_value or prompt_value.endswith(" ") else " "
+        return f"{prompt_value or ''}{spacer}{{{character_id}}} ", None
+
+    @user_errors
+    def save_pose(root_value: str, session_value: str, panel_id: str, value: Any, request: gr.Request) -> list[Any]:
+        if not root_value or not panel_id:
+            return [gr.update(), gr.update(), gr.update()]
+        project_root = checked_root(root_value, session_value, request)
+        if panel_id not in [p.id for p in load_project(project_root).panels]:
+            return [gr.update(), gr.update(), gr.update()]
+        studio.set_pose(project_root, panel_id, value)
+        return small_refresh(project_root, panel_id)
+
+    @user_errors
+    def pick_take(root_value: str, session_value: str, panel_id: str, event: gr.SelectData, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        studio.select_take(project_root, need(panel_id), int(event.index))
+        return form(project_root, panel_id, f"Using take {int(event.index) + 1}.")
+
+    @user_errors
+    def select_take_api(root_value: str, session_value: str, panel_id: str, index: float, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        studio.select_take(project_root, need(panel_id), int(index))
+        return form(project_root, panel_id, f"Using take {int(index) + 1}.")
+
+    # ------------------------------------------------------------ balloons
+
+    @user_errors
+    def balloon_add(root_value: str, session_value: str, panel_id: str, speaker_value: str, kind_value: str,
+                    text_value: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        studio.add_balloon(project_root, need(panel_id), text_value, speaker_value or None, kind_value or "speech")
+        return form(project_root, panel_id, "Balloon added.")
+
+    @user_errors
+    def balloon_update(root_value: str, session_value: str, panel_id: str, index: int, speaker_value: str,
+                       kind_value: str, text_value: str, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        if index is None or index < 0:
+            raise ProjectError("Pick a balloon in the list to update.")
+        studio.update_balloon(project_root, need(panel_id), int(index), text_value, speaker_value or None, kind_value)
+        return form(project_root, panel_id, "Balloon updated.")
+
+    @user_errors
+    def balloon_remove(root_value: str, session_value: str, panel_id: str, index: int, request: gr.Request) -> list[Any]:
+        project_root = checked_root(root_value, session_value, request)
+        if index is None or index < 0:
+            raise ProjectError("Pick a balloon in the list to remove.")
+        studio.remove_balloon(project_root, need(panel_id), int(index))
+        return form(project_root, panel_id, "Balloon removed.")
+
+    def balloon_pick(root_value: str, panel_id: str, index: int | None) -> list[Any]:
+        if index is None or not root_value or not panel_id:
+            return [gr.update(), gr.update(), gr.update(), -1]
+        balloon = load_project(root_value).panel(panel_id).balloons[int(index)]
+        return [balloon.speaker or "", balloon.kind, balloon.text, int(index)]
+
+    # ------------------------------------------------------------ rendering this panel
+
+    def renderer(which: str):
+        @user_errors_gen
+        def handler(root_value: str, session_value: str, panel_id: str, count_value: float, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()):
+            need(panel_id)
+            for message, _ in run_render(ctx, root_value, session_value, which, panel_id, int(count_value or 1),
+                                         progress, request):
+                yield form(root_value, panel_id, message)
+
+        handler.__name__ = "render_panel" if which == "panel" else "render_variations"
+        return ctx.gpu(handler)
+
+    # ------------------------------------------------------------ wiring
+
+    base = [root, session, selected]
+    panel_list.input(pick, [root, session, panel_list], outputs, api_name="select_panel")
+    add_btn.click(add, [root, session, new_prompt], outputs + [new_prompt], api_name="add_panel")
+    dup_btn.click(duplicate, base, outputs, api_name="duplicate_panel")
+    del_btn.click(delete, base, outputs, api_name="delete_panel")
+    up_btn.click(mover(-1), base, outputs, api_name="move_panel_up")
+    down_btn.click(mover(+1), base, outputs, api_name="move_panel_down")
+
+    fields = [prompt, characters, shot, caption, duration, seed, lock, notes]
+    small = [panel_list, badge, editor]
+    api_save = gr.Button(visible=False)  # scripts: set every field of the selected panel at once
+    api_save.click(save_fields, base + fields, small, api_name="update_panel")
+    for box in (prompt, caption, notes):
+        box.blur(save_fields, base + fields, small, api_name=False)
+        box.submit(save_fields, base + fields, small, api_name=False)
+    for control in (shot, duration, seed, lock):
+        control.input(save_fields, base + fields, small, api_name=False)
+    characters.input(save_characters, base + fields, small + [characters], api_name=False)
+    insert.input(insert_name, [prompt, insert], [prompt, insert], api_name=False).then(
+        save_fields, base + fields, small, api_name=False)
+    editor.change(save_pose, base + [editor], small, api_name="set_pose")
+    takes.select(pick_take, base, outputs, api_name=False)
+    api_take = gr.Number(visible=False, precision=0)
+    api_take.submit(select_take_api, base + [api_take], outputs, api_name="select_take")
+
+    balloons.input(balloon_pick, [root, selected, balloons], [speaker, kind, text, balloon_index], api_name=False)
+    add_balloon_btn.click(balloon_add, base + [speaker, kind, text], outputs, api_name="add_balloon")
+    update_balloon_btn.click(balloon_update, base + [balloon_index, speaker, kind, text], outputs, api_name="update_balloon")
+    remove_balloon_btn.click(balloon_remove, base + [balloon_index], outputs, api_name="remove_balloon")
+
+    gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
+    render_btn.click(renderer("panel"), base + [count], outputs, api_name="render_panel", **gpu)
+    vary_btn.click(renderer("variations"), base + [count], outputs, api_name="render_variations", **gpu)
+    return Area(outputs, refresh)

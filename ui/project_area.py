@@ -1,0 +1,119 @@
+"""The Project tab: create, open (your projects, the sample, a .zip), rename and download a project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storyboard import studio
+from storyboard.errors import ProjectError
+from storyboard.storyfile import load_project
+from ui.common import AppContext, Area, file_path, user_errors
+
+WELCOME = """### Welcome
+Make a comic or storyboard whose characters stay the same from panel to panel.
+**Start** by opening the sample, or create a new project. Then add your **Cast**, write **Panels**,
+pick a **Style**, **Render**, and export your **Pages** as a PDF. Every change is saved automatically."""
+
+
+def summary(root: str) -> str:
+    if not root:
+        return WELCOME
+    project = load_project(root)
+    rendered = sum(1 for p in project.panels if p.selected_take is not None)
+    return (f"### {project.title}\n{len(project.cast)} characters · {len(project.panels)} panels "
+            f"({rendered} rendered) · style **{project.style}** · page {project.page.size}, {project.page.template}, "
+            f"{'left to right' if project.page.reading == 'ltr' else 'right to left'}  \n"
+            "Changes are saved automatically.")
+
+
+def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
+    """The Project tab; returns how to refresh it."""
+
+    def choices(session_value: str, request: gr.Request | None) -> list[tuple[str, str]]:
+        folder = ctx.session_dir(session_value, request)
+        return [(title, path.name) for title, path in studio.list_projects(folder)]
+
+    def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
+        title_value = load_project(root_value).title if root_value else ""
+        current = Path(root_value).name if root_value else None
+        options = choices(session_value, request)
+        return [summary(root_value), gr.update(value=title_value, interactive=bool(root_value)),
+                gr.update(choices=options, value=current if current in [v for _, v in options] else None),
+                gr.update(value=None, visible=False)]
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            about = gr.Markdown(WELCOME, elem_id="project-summary")
+            title = gr.Textbox(label="Title of the open project", interactive=False, elem_id="project-title",
+                               placeholder="Open or create a project first")
+            with gr.Row():
+                zip_btn = gr.Button("Download project as .zip", size="md")
+                zip_file = gr.File(label="Project .zip", visible=False, interactive=False, height=80)
+        with gr.Column(scale=2, elem_classes=["sb-card"]):
+            gr.Markdown("#### Start")
+            sample_btn = gr.Button("Open the sample: Rainy Monday", variant="primary", elem_id="open-sample")
+            with gr.Row(equal_height=True):
+                new_title = gr.Textbox(label="New project", placeholder="Title, e.g. Rainy Monday", scale=3,
+                                       elem_id="new-title")
+                create_btn = gr.Button("Create", scale=1, elem_id="create-project")
+            with gr.Row(equal_height=True):
+                recent = gr.Dropdown(label="Your projects", choices=[], scale=3, elem_id="recent-projects",
+                                     info="Most recently changed first")
+                open_btn = gr.Button("Open", scale=1)
+            upload = gr.File(label="Open a project .zip", file_types=[".zip"], elem_id="import-zip")
+
+    outputs = [about, title, recent, zip_file]
+
+    @user_errors
+    def create(title_value: str, session_value: str, request: gr.Request) -> tuple[str, str, str]:
+        folder = ctx.session_dir(session_value, request)
+        _limit_projects(folder)
+        return str(studio.create_project(folder, title_value)), str(folder), ""
+
+    @user_errors
+    def sample(session_value: str, request: gr.Request) -> tuple[str, str]:
+        folder = ctx.session_dir(session_value, request)
+        return str(studio.open_sample(folder)), str(folder)
+
+    @user_errors
+    def open_named(name: str, session_value: str, request: gr.Request) -> tuple[str, str]:
+        folder = ctx.session_dir(session_value, request)
+        if not name:
+            raise ProjectError("Pick one of your projects in the list first.")
+        return str(studio.check_inside(folder, folder / Path(name).name)), str(folder)
+
+    @user_errors
+    def import_zip(upload_value: Any, session_value: str, request: gr.Request) -> tuple[str, str, None]:
+        folder = ctx.session_dir(session_value, request)
+        path = file_path(upload_value)
+        if not path:
+            raise ProjectError("Choose a project .zip to open.")
+        _limit_projects(folder)
+        return str(studio.import_project(folder, path, ctx.settings)), str(folder), None
+
+    @user_errors
+    def rename(title_value: str, root_value: str, session_value: str, request: gr.Request) -> list[Any]:
+        studio.set_title(ctx.project_root(root_value, session_value, request), title_value)
+        return refresh(root_value, session_value, request)
+
+    @user_errors
+    def download(root_value: str, session_value: str, request: gr.Request) -> dict:
+        project_root = ctx.project_root(root_value, session_value, request)
+        out = ctx.session_dir(session_value, request) / "exports"
+        return gr.update(value=str(studio.export_project_zip(project_root, out)), visible=True)
+
+    def _limit_projects(folder: Path) -> None:
+        if len(studio.list_projects(folder)) >= 50:
+            raise ProjectError("You have 50 projects here, the most one session keeps; download and remove old ones.")
+
+    create_btn.click(create, [new_title, session], [root, session, new_title], api_name="create_project")
+    new_title.submit(create, [new_title, session], [root, session, new_title], api_name=False)
+    sample_btn.click(sample, [session], [root, session], api_name="open_sample")
+    open_btn.click(open_named, [recent, session], [root, session], api_name="open_project")
+    upload.upload(import_zip, [upload, session], [root, session, upload], api_name="import_zip")
+    title.blur(rename, [title, root, session], outputs, api_name="rename_project")
+    zip_btn.click(download, [root, session], [zip_file], api_name="export_zip")
+    return Area(outputs, refresh)

@@ -1,0 +1,128 @@
+"""The Render tab: render stale or all panels with progress per step and per panel, Stop, results as they finish.
+
+`run_render` is the one GPU path (the Panels tab's "render this panel" and "variations" use it too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storyboard import studio
+from storyboard.errors import RenderCancelled
+from storyboard.metrics import drift_flags, format_scores, metric_scores
+from storyboard.paths import resolve_inside
+from storyboard.render import fill_prompt
+from storyboard.storyfile import load_project
+from ui.common import AppContext, Area, user_errors_gen
+
+STATE_TEXT = {"current": "up to date", "stale": "inputs changed: render again", "none": "not rendered yet"}
+
+
+def run_render(ctx: AppContext, root_value: str, session_value: str, which: str, panel_id: str | None, count: int,
+               progress: gr.Progress, request: gr.Request | None) -> Iterator[tuple[str, studio.RenderUpdate | None]]:
+    """Render through the studio and yield (status text, update) after each panel; Stop ends it cleanly."""
+    project_root = ctx.project_root(root_value, session_value, request)
+    key = str(ctx.session_dir(session_value, request))
+    cancel = ctx.cancels.fresh(key)
+    state = {"done": 0, "total": 1}
+
+    def on_step(pid: str, step: int, steps: int) -> None:
+        fraction = (state["done"] + step / max(steps, 1)) / max(state["total"], 1)
+        progress(fraction, desc=f"Panel {pid} ({state['done'] + 1} of {state['total']}): step {step} of {steps}")
+
+    progress(0, desc="Starting")
+    from storyboard.engines import RenderContext
+
+    updates = studio.iter_render(project_root, ctx.engine, ctx.settings, which, panel_id, int(count or 1),
+                                 RenderContext(cancel_event=cancel), on_step)
+    if which == "stale":
+        stale = studio.panel_states(project_root, load_project(project_root), ctx.engine, ctx.settings)
+        state["total"] = max(1, sum(1 for s in stale.values() if s != "current"))
+    elif which == "all":
+        state["total"] = max(1, len(load_project(project_root).panels))
+    else:
+        state["total"] = int(count or 1) if which == "variations" else 1
+    try:
+        for update in updates:
+            state["done"] = update.done
+            yield update.message, update
+    except RenderCancelled:
+        yield (f"Stopped after {state['done']} of {state['total']} panel(s). Finished panels are kept; "
+               "the one in progress keeps its previous take."), None
+
+
+def overview(root_value: str, ctx: AppContext) -> tuple[list[tuple[str, str]], str]:
+    """Every panel's chosen take (captioned with its number and state) and a summary line."""
+    if not root_value:
+        return [], "Open a project first."
+    root = Path(root_value)
+    project = load_project(root)
+    states = studio.panel_states(root, project, ctx.engine, ctx.settings)
+    items = []
+    for number, panel in enumerate(project.panels, start=1):
+        take = panel.selected_take
+        if take is not None and resolve_inside(root, take.file).is_file():
+            items.append((str(resolve_inside(root, take.file)), f"{number} · {panel.id} · {STATE_TEXT[states[panel.id]]}"))
+    waiting = sum(1 for s in states.values() if s != "current")
+    count = f"**{len(project.panels)} panel{'s' if len(project.panels) != 1 else ''}**"
+    text = (f"{count}, {waiting} to render." if waiting else f"{count}, all up to date.") if project.panels \
+        else "No panels yet: add some in the Panels tab."
+    return items, text
+
+
+def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
+    """The Render tab; returns how to refresh it."""
+    with gr.Row(equal_height=True, elem_classes=["sb-toolbar"]):
+        stale_btn = gr.Button("Render changed panels", variant="primary", elem_id="render-stale", scale=2)
+        all_btn = gr.Button("Render all panels again", elem_id="render-all", scale=2)
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="render-stop", scale=1)
+    status = gr.Markdown("", elem_id="render-status")
+    gallery = gr.Gallery(label="Panels, in reading order", columns=4, height=480, object_fit="contain",
+                         elem_id="render-gallery", buttons=["fullscreen"])
+
+    def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
+        items, text = overview(root_value, ctx)
+        return [items, text]
+
+    def render(which: str):
+        @user_errors_gen
+        def handler(root_value: str, session_value: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+            for message, _ in run_render(ctx, root_value, session_value, which, None, 1, progress, request):
+                items, text = overview(root_value, ctx)
+                yield items, f"{message}  \n{text}"
+
+        handler.__name__ = f"render_{which}"
+        return ctx.gpu(handler)
+
+    def stop(session_value: str, request: gr.Request) -> str:
+        ctx.cancels.cancel(str(ctx.session_dir(session_value, request)))
+        return "Stopping after the current step ..."
+
+    gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
+    stale_btn.click(render("stale"), [root, session], [gallery, status], api_name="render", **gpu)
+    all_btn.click(render("all"), [root, session], [gallery, status], api_name="render_all", **gpu)
+    stop_btn.click(stop, [session], [status], api_name="stop", queue=False)
+    return Area([gallery, status], refresh)
+
+
+def take_caption(index: int, selected: int | None, take: Any, characters: Sequence[str] = ()) -> str:
+    """'✓ take 2 · seed 1234 · Face Sim 0.71 · CLIP-I 0.80 · CLIP-T 24.3', with drift flags when a score is low."""
+    parts = [("✓ " if index == selected else "") + f"take {index + 1}"]
+    if take.seed is not None:
+        parts.append(f"seed {take.seed}")
+    if metric_scores(take):
+        parts.append(format_scores(take, None, characters))
+    return " · ".join(parts)
+
+
+def panel_label(number: int, panel: Any, project: Any, state: str) -> str:
+    icon = {"current": "✓", "stale": "⟳", "none": "○"}[state]
+    take = panel.selected_take
+    if take is not None and drift_flags(take, None, panel.characters):
+        icon += " ⚠ drift"  # a character drifted from their reference in the chosen take
+    text = fill_prompt(panel.prompt, project).strip() or "(no prompt)"
+    return f"{number}. {text[:48] + ('…' if len(text) > 48 else '')}  {icon}"
