@@ -120,6 +120,7 @@ class Project:
     title: str
     style: str = "ink-comic"
     author: str = ""
+    style_overrides: tuple[tuple[str, float | int | str], ...] = ()  # the project's sampler settings over the style's
     page: PageSettings = field(default_factory=PageSettings)
     cast: tuple[Character, ...] = ()
     panels: tuple[Panel, ...] = ()

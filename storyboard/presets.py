@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +141,18 @@ def parse_style(data: Any, preset_id: str, where: str) -> StylePreset:
             repo=lf.get("repo"), file=lf.get("file"), path=lf.get("path"), weight=weight,
             trigger=tuple(trigger), license=lf.get("license", ""),
         )
-    sf = _check(f.get("sampler", {}), SAMPLER_KEYS, where, "sampler")
-    sampler = Sampler(**{k: (float(v) if isinstance(Sampler.__dataclass_fields__[k].default, float) else v) for k, v in sf.items()})
+    sampler = build_sampler(f.get("sampler", {}), where)
+    return StylePreset(
+        id=preset_id, name=f["name"], description=f.get("description", ""), prompt=f["prompt"],
+        negative=f.get("negative", ""), lora=lora, sampler=sampler,
+    )
+
+
+def build_sampler(data: Any, where: str, base: Sampler | None = None, what: str = "sampler") -> Sampler:
+    """Validate sampler settings (on top of `base`, e.g. a preset's) and build them."""
+    sf = _check(data, SAMPLER_KEYS, where, what)
+    merged = {**dataclasses.asdict(base or Sampler()), **sf}
+    sampler = Sampler(**{k: (float(v) if isinstance(Sampler.__dataclass_fields__[k].default, float) else v) for k, v in merged.items()})
     if sampler.scheduler not in SCHEDULERS:
         raise PresetError(f"{where}: scheduler {sampler.scheduler!r} is unknown; use one of {', '.join(SCHEDULERS)}.")
     _range(where, "steps", sampler.steps, 1, 150)
@@ -152,10 +164,14 @@ def parse_style(data: Any, preset_id: str, where: str) -> StylePreset:
     _range(where, "pose_end", sampler.pose_end, 0.0, 1.0)
     if sampler.pose_start >= sampler.pose_end:
         raise PresetError(f"{where}: pose_start ({sampler.pose_start}) must come before pose_end ({sampler.pose_end}).")
-    return StylePreset(
-        id=preset_id, name=f["name"], description=f.get("description", ""), prompt=f["prompt"],
-        negative=f.get("negative", ""), lora=lora, sampler=sampler,
-    )
+    return sampler
+
+
+def with_overrides(style: StylePreset, overrides: Mapping[str, Any], where: str = "style_overrides") -> StylePreset:
+    """The style with a project's sampler overrides (steps, scales ...) applied and checked."""
+    if not overrides:
+        return style
+    return dataclasses.replace(style, sampler=build_sampler(dict(overrides), where, style.sampler, "style_overrides"))
 
 
 def load_style_file(path: Path) -> StylePreset:

@@ -20,7 +20,7 @@ from storyboard.errors import PoseError, ProjectError, StoryboardError
 from storyboard.model import Panel, Project, Take, add_take
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
-from storyboard.presets import StylePreset, load_style
+from storyboard.presets import StylePreset, load_style, with_overrides
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, save_project
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ SHOT_SIZES: dict[str, tuple[int, int]] = {
     "extreme-close-up": (1216, 832),
     "over-the-shoulder": (1152, 896),
 }
+
+
+def project_style(project: Project) -> StylePreset:
+    """The project's style preset with its own sampler overrides applied."""
+    return with_overrides(load_style(project.style), dict(project.style_overrides))
 
 
 def panel_size(panel: Panel) -> tuple[int, int]:
@@ -173,7 +178,7 @@ def shrink(size: tuple[int, int], max_side: int, multiple: int = 8) -> tuple[int
 def stale_panels(root: Path, project: Project, engine: Engine, options: RenderOptions | None = None) -> set[str]:
     """Ids of panels without a usable take rendered from their current inputs."""
     sizes = planned_sizes(project, options)
-    style = load_style(project.style)
+    style = project_style(project)
     steps = options.steps if options else None
     return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps)}
 
@@ -181,7 +186,7 @@ def stale_panels(root: Path, project: Project, engine: Engine, options: RenderOp
 def is_stale(root: Path, project: Project, panel: Panel, engine: Engine, options: RenderOptions | None = None) -> bool:
     """True when the panel has no usable take rendered from its current inputs."""
     size = planned_sizes(project, options).get(panel.id, panel_size(panel))
-    return _stale(root, project, panel, engine, load_style(project.style), size, options.steps if options else None)
+    return _stale(root, project, panel, engine, project_style(project), size, options.steps if options else None)
 
 
 def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
@@ -232,7 +237,7 @@ def render_project(
     if sizes is not None:
         options = dataclasses.replace(options, sizes=sizes)
     planned = planned_sizes(project, options)
-    style = load_style(project.style)
+    style = project_style(project)
     wanted = list(panel_ids) if panel_ids is not None else [p.id for p in project.panels]
     known = {p.id for p in project.panels}
     unknown = [pid for pid in wanted if pid not in known]
@@ -285,7 +290,7 @@ def render_variations(
     except KeyError:
         raise ProjectError(f"No panel with id {panel_id!r} in {root}.") from None
     size = planned_sizes(project, options)[panel_id]
-    style = load_style(project.style)
+    style = project_style(project)
     base = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
     used = {t.seed for t in panel.takes}
     seeds: list[int] = []
@@ -369,7 +374,7 @@ def check_project(root: Path, project: Project) -> list[tuple[str, str]]:
     """Problems that need the files: (severity 'error' or 'warning', message) for each."""
     problems: list[tuple[str, str]] = []
     try:
-        load_style(project.style)
+        project_style(project)
     except StoryboardError as exc:
         problems.append(("error", str(exc)))
     for c in project.cast:

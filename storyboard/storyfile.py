@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from storyboard import model
-from storyboard.errors import ProjectError
+from storyboard.errors import PresetError, ProjectError
 from storyboard.model import (
     BALLOON_KINDS,
     COLOR_PATTERN,
@@ -38,6 +38,7 @@ from storyboard.model import (
     Take,
 )
 from storyboard.paths import check_relative, resolve_inside
+from storyboard.presets import StylePreset, with_overrides
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("title", TEXT, True, "the story's title"),
         Key("author", TEXT, help="shown on the title page and in PDF metadata"),
         Key("style", TEXT, help="a style preset in presets/styles/"),
+        Key("style_overrides", MAP, help="this project's sampler settings over the style's: steps, guidance, scales"),
         Key("page", MAP, help="page settings: size, template, reading"),
         Key("cast", LIST, help="the characters"),
         Key("panels", LIST, help="the panels, in reading order"),
@@ -195,6 +197,11 @@ class _Reader:
                 f"schema {f['schema']} is not supported; this app reads schema {SCHEMA_VERSION}. "
                 "Upgrade the app or convert the file.",
             )
+        overrides = f.get("style_overrides", {})
+        try:
+            with_overrides(_override_check_style(), overrides, "style_overrides")
+        except PresetError as exc:
+            raise self.fail(("style_overrides",), str(exc).removeprefix("style_overrides: ")) from None
         page = self.page(f.get("page", {}))
         cast = tuple(self.character(c, ("cast", i)) for i, c in enumerate(f.get("cast", [])))
         panels = tuple(self.panel(p, ("panels", i)) for i, p in enumerate(f.get("panels", [])))
@@ -202,6 +209,7 @@ class _Reader:
             title=f["title"],
             author=f.get("author", ""),
             style=f.get("style", Project.style),
+            style_overrides=tuple(overrides.items()),
             page=page,
             cast=cast,
             panels=panels,
@@ -349,6 +357,11 @@ class _Reader:
                     )
 
 
+def _override_check_style() -> StylePreset:
+    """A style to check overrides against (the ranges do not depend on the preset)."""
+    return StylePreset(id="check", name="check", description="", prompt="{prompt}")
+
+
 def _label(data: Any, what: str, index: int) -> str:
     """'panel 'p3'' when the item has a usable id, else 'panel 3' (1-based)."""
     ident = data.get("id") if isinstance(data, dict) else None
@@ -482,6 +495,8 @@ def to_data(project: Project) -> dict[str, Any]:
     if project.author:
         data["author"] = project.author
     data["style"] = project.style
+    if project.style_overrides:
+        data["style_overrides"] = dict(project.style_overrides)
     data["page"] = dataclasses.asdict(project.page)
     data["cast"] = [character(c) for c in project.cast]
     data["panels"] = [panel(p) for p in project.panels]

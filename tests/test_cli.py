@@ -211,3 +211,24 @@ def test_render_follows_page_slots_and_previews_are_separate_takes(project_dir: 
     for panel in previews.panels:
         assert len(panel.takes) == 2
         assert max(Image.open(project_dir / panel.selected_take.file).size) <= 128
+
+
+def test_project_style_overrides_apply_and_make_panels_stale(project_dir: Path) -> None:
+    """Issue 7: scales and steps overridden per project, on top of the style preset."""
+    import dataclasses
+
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import build_request, project_style, render_project, stale_panels
+    from storyboard.storyfile import save_project
+
+    engine = DraftEngine()
+    project = render_project(project_dir, load_project(project_dir), engine)
+    assert stale_panels(project_dir, project, engine) == set()
+    project = dataclasses.replace(project, style_overrides=(("steps", 40), ("ip_adapter_scale", 1.1)))
+    save_project(project_dir, project)
+    project = load_project(project_dir)
+    style = project_style(project)
+    assert style.sampler.steps == 40 and style.sampler.ip_adapter_scale == 1.1 and style.sampler.guidance == 7.0
+    request = build_request(project_dir, project, project.panel("p1"), style, 1)
+    assert request.steps == 40 and ("ip_adapter_scale", 1.1) in request.options
+    assert stale_panels(project_dir, project, engine) == {"p1", "p2", "p3"}

@@ -18,6 +18,7 @@ FULL = Project(
     title="Everything: a test",
     author="A. Writer",
     style="noir",
+    style_overrides=(("steps", 30), ("ip_adapter_scale", 0.9)),
     page=PageSettings(size="210x297mm", template="grid-2x2", reading="rtl"),
     cast=(
         Character(id="mia", name="Mia Ødegård", reference="cast/mia.png", mask="cast/m.png", outfit="cast/coat.png",
@@ -94,6 +95,8 @@ BAD_STORIES = [
     ('    caption: "Monday, 8:59."\n', "    caption: 8:59\n", "must be text", AUTO),
     ("    seed_locked: true\n", "    seed_locked: true\n    selected: 3\n", "selected take 3 does not exist", AUTO),
     ("author: Tester\n", "author: [Tester]\n", "'author' in the story must be text", AUTO),
+    ("style: ink-comic\n", "style: ink-comic\nstyle_overrides: {steps: 500}\n", "steps 500 is out of range", AUTO),
+    ("style: ink-comic\n", "style: ink-comic\nstyle_overrides: {stepz: 5}\n", "unknown key 'stepz' in style_overrides", AUTO),
     ("    seed: 1234\n", "    seed: 1234\n    takes:\n      - {file: a.png, scores: {face_sim: high}}\n", "score 'face_sim' must be a number", AUTO),
 ]
 
