@@ -35,30 +35,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # local-first: no usage pings
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from storyboard.engines import get_engine
+    from storyboard.engine_holder import EngineHolder
     from storyboard.errors import StoryboardError
     from storyboard.settings import load_settings
     from storyboard.storyfile import load_project
-    from storyboard.studio import engine_status
 
     try:
         settings = load_settings()
         models = Path(args.models) if args.models else None
-        engine = get_engine(args.engine, models)
+        engines = EngineHolder(args.engine, models)  # loads nothing: StoryMaker loads on the first render
         project = Path(args.project).resolve() if args.project else None
         if project is not None:
             load_project(project)
     except StoryboardError as exc:
         log.error("%s", exc)
         sys.exit(2)
-    status = engine_status(engine, args.engine, models)
-    log.info("Engine: %s", status)
+    log.info("Engine: %s", engines.status())
     workspace = Path(args.workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
 
     from ui.studio import build_studio, launch_options
 
-    demo = build_studio(engine, workspace, project, settings, status)
+    demo = build_studio(engines, workspace, project, settings)
     options = launch_options(demo.studio_context)
     if not _servable(workspace):
         # Gradio hands out copies only of files under the working or temp folder, or allowed ones.

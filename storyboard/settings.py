@@ -39,7 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_upload_mb", 40, 15, 1, 2000, "largest image or .zip upload, in megabytes"),
     Setting("max_image_megapixels", 60, 40, 1, 400, "larger uploaded images are refused (decompression bombs)"),
     Setting("max_reference_side", 2048, 1536, 256, 8192, "uploaded photos are scaled down to this longer side, in pixels"),
-    Setting("max_render_side", 0, 1024, 0, 4096, "renders are scaled down to this longer side (0: the page slot's size)"),
+    Setting("max_render_side", 0, 1024, 0, 4096, "renders are scaled down to this longer side, in pixels (0: the page slot's size; 64 for quick tests)"),
     Setting("max_variations", 8, 4, 1, 16, "most variations one click renders"),
     Setting("gpu_seconds", 120, 120, 10, 600, "ZeroGPU time asked for one render call on a Space"),
 )
@@ -82,6 +82,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                 f"({setting.low} to {setting.high}).") from None
         if not setting.low <= value <= setting.high:
             raise SettingsError(f"{setting.env}={value} is out of range; {setting.help}: use {setting.low} to {setting.high}.")
+        if setting.name == "max_render_side" and 0 < value < 64:
+            raise SettingsError(f"{setting.env}={value} is too small; {setting.help}: use 0 or 64 to {setting.high}.")
         values[setting.name] = value
     return Settings(**values, on_space=space)
 

@@ -17,7 +17,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from storyboard.model import COLOR_PATTERN
 from storyboard.pagesizes import parse_page_size
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, pose_from_json, read_pose, write_pose
-from storyboard.presets import load_style
+from storyboard.presets import load_style, with_overrides
 from storyboard.render import PanelEvent, RenderOptions, planned_sizes, render_project, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, export_zip, import_zip, load_project, new_project, save_project
@@ -382,6 +382,103 @@ def update_character(root: Path | str, character_id: str, settings: Settings, *,
     return project, notes
 
 
+def mask_from_layers(layers: Sequence[Any], size: tuple[int, int]) -> Image.Image | None:
+    """A white-on-black L-mode mask of `size` (width, height) from painted layers, or None if nothing is painted.
+
+    A layer is a PIL image or a numpy array (H x W x 4 RGBA, or H x W); a pixel is painted where its alpha
+    (or, without alpha, its value) is not zero. Layers of another size are scaled to `size` first.
+    """
+    import numpy as np
+
+    mask = np.zeros((size[1], size[0]), dtype=bool)
+    for layer in layers:
+        if layer is None:
+            continue
+        if isinstance(layer, Image.Image):
+            image = layer
+        else:
+            array = np.asarray(layer)
+            if array.ndim == 3 and array.shape[2] == 4:
+                image = Image.fromarray(array[:, :, 3].astype(np.uint8), "L")
+            elif array.ndim == 3:
+                image = Image.fromarray(array.max(axis=2).astype(np.uint8), "L")
+            elif array.ndim == 2:
+                image = Image.fromarray(array.astype(np.uint8), "L")
+            else:
+                raise StudioError(f"A painted layer of shape {array.shape} is not an image; paint the mask again.")
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA").getchannel("A")
+        elif image.mode != "L":
+            image = image.convert("L")
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.NEAREST)
+        mask |= np.asarray(image) > 0
+    if not mask.any():
+        return None
+    return Image.fromarray(mask.astype(np.uint8) * 255, "L")
+
+
+def set_painted_mask(root: Path | str, character_id: str, layers: Sequence[Any]) -> Project:
+    """Make the painted layers the character's mask (white = character), at the size of their reference photo."""
+    root = Path(root)
+    project = load_project(root)
+    member = _character(project, character_id)
+    with Image.open(resolve_inside(root, member.reference)) as photo:
+        size = photo.size
+    mask = mask_from_layers(layers, size)
+    if mask is None:
+        raise StudioError(f"Nothing is painted yet: brush over {member.name} in the photo (the painted part becomes "
+                          "the mask), then save it.")
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    rel = f"cast/{member.id}_mask-{secrets.token_hex(3)}.png"
+    atomic_write(resolve_inside(root, rel), buffer.getvalue())
+    try:
+        updated = dataclasses.replace(member, mask=rel)
+        project = dataclasses.replace(project, cast=tuple(updated if c.id == character_id else c for c in project.cast))
+        save_project(root, project)
+    except BaseException:
+        resolve_inside(root, rel).unlink(missing_ok=True)
+        raise
+    _remove_unreferenced(root, project, [member.mask])
+    return project
+
+
+def clear_mask(root: Path | str, character_id: str) -> Project:
+    """Remove a character's mask (StoryMaker then finds the character in the photo itself)."""
+    root = Path(root)
+    project = load_project(root)
+    member = _character(project, character_id)
+    if member.mask is None:
+        return project
+    project = dataclasses.replace(project, cast=tuple(dataclasses.replace(c, mask=None) if c.id == character_id else c
+                                                      for c in project.cast))
+    save_project(root, project)
+    _remove_unreferenced(root, project, [member.mask])
+    return project
+
+
+def mask_layer(root: Path | str, character_id: str, color: tuple[int, int, int] = (249, 115, 22)) -> Image.Image | None:
+    """The character's mask as a paint layer (RGBA: `color` where the mask is white, clear elsewhere), or None."""
+    root = Path(root)
+    member = _character(load_project(root), character_id)
+    if not member.mask:
+        return None
+    try:
+        with Image.open(resolve_inside(root, member.mask)) as image:
+            alpha = image.convert("L")
+        with Image.open(resolve_inside(root, member.reference)) as photo:
+            size = photo.size
+    except (OSError, UnidentifiedImageError, ProjectError) as exc:
+        log.warning("Mask of %s: %s", character_id, exc)
+        return None
+    if alpha.size != size:
+        alpha = alpha.resize(size, Image.Resampling.NEAREST)
+    layer = Image.new("RGBA", size, (*color, 0))
+    layer.putalpha(alpha.point(lambda v: 255 if v > 127 else 0))
+    return layer
+
+
 def remove_character(root: Path | str, character_id: str) -> Project:
     """Remove a cast member; panels lose them (their balloons become off-panel, prompts keep the name as text)."""
     root = Path(root)
@@ -414,6 +511,10 @@ def face_check(root: Path | str, character_id: str, engine: Engine) -> FaceCheck
     project = load_project(root)
     member = _character(project, character_id)
     encoder = getattr(engine, "encoder", None)
+    if encoder is None and getattr(engine, "name", "") != "draft":
+        return FaceCheck("unavailable",
+                         f"The face check needs the face model, which loads with StoryMaker's models on the first render "
+                         f"(or with Load models at the top). Then save {member.name} again to check the photo.")
     if encoder is None:
         return FaceCheck("unavailable",
                          f"The face check needs the face model (insightface buffalo_l), which draft mode does not load. "
@@ -719,6 +820,52 @@ def set_style(root: Path | str, style_id: str) -> Project:
     return project
 
 
+STYLE_OVERRIDE_KEYS = ("scheduler", "steps", "guidance", "ip_adapter_scale", "lora_scale", "pose_scale", "pose_start",
+                       "pose_end")
+
+
+def style_overrides(project: Project) -> dict[str, Any]:
+    """The project's own sampler settings over its style's (only those it overrides)."""
+    return dict(project.style_overrides)
+
+
+def set_style_overrides(root: Path | str, overrides: Mapping[str, Any]) -> Project:
+    """Change the project's sampler overrides; a value None or equal to the style's own removes that override.
+
+    Keys not given keep their override. PresetError names a bad key or value and its range; nothing changes then.
+    """
+    project = load_project(root)
+    style = load_style(project.style)
+    unknown = [k for k in overrides if k not in STYLE_OVERRIDE_KEYS]
+    if unknown:
+        raise StudioError(f"{', '.join(map(repr, unknown))} cannot be set per project; use {', '.join(STYLE_OVERRIDE_KEYS)}.")
+    merged = dict(project.style_overrides)
+    for key, value in overrides.items():
+        if isinstance(value, float) and key == "steps" and value.is_integer():
+            value = int(value)  # sliders and JSON send 30.0
+        if isinstance(value, float):
+            value = round(value, 3)  # slider steps arrive as 0.8500000000000001
+        if value is None or value == getattr(style.sampler, key):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    with_overrides(style, merged)  # PresetError: which key, which range
+    ordered = tuple((k, merged[k]) for k in STYLE_OVERRIDE_KEYS if k in merged)
+    if ordered != project.style_overrides:
+        project = dataclasses.replace(project, style_overrides=ordered)
+        save_project(root, project)
+    return project
+
+
+def reset_style_overrides(root: Path | str) -> Project:
+    """Back to the style's own sampler settings (every override removed)."""
+    project = load_project(root)
+    if project.style_overrides:
+        project = dataclasses.replace(project, style_overrides=())
+        save_project(root, project)
+    return project
+
+
 def set_page_settings(root: Path | str, size: str | None = None, template: str | None = None,
                       reading: str | None = None) -> Project:
     """Change page size, template or reading order (only those given)."""
@@ -921,23 +1068,3 @@ class CancelRegistry:
 
     def cancel(self, key: str) -> None:
         self.event(key).set()
-
-
-# ---------------------------------------------------------------- engine banner
-
-
-def engine_status(engine: Engine, requested: str = "auto", models_dir: Path | None = None) -> str:
-    """One sentence on which engine runs and, in draft mode, why and what to do."""
-    if getattr(engine, "name", "") != "draft":
-        return f"{engine.describe()}."
-    if requested == "draft":
-        return ("Draft mode (chosen with --engine draft): storyboard thumbnails with stick figures, no weights needed. "
-                "Start with --engine auto or storymaker to render with StoryMaker.")
-    try:
-        from storyboard.engines.storymaker.models import resolve_models
-
-        resolve_models(models_dir, download=False)
-        reason = "there is no GPU here (StoryMaker on the CPU takes minutes per panel; ask for it with --engine storymaker)"
-    except EngineUnavailable as exc:
-        reason = str(exc).rstrip(".")
-    return f"Draft mode: storyboard thumbnails with stick figures. {reason}."

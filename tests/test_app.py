@@ -168,3 +168,135 @@ def test_bad_input_through_the_api_gets_a_clear_message_and_changes_nothing(serv
     assert (root / "story.yaml").read_text() == before
     sessions = {p.name for p in root.parent.iterdir()}
     assert all(not name.startswith("broken") for name in sessions)
+
+
+def _wait_until_serving(proc: subprocess.Popen, port: int, log_file: Path, limit_s: float) -> float:
+    started = time.perf_counter()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"app.py exited: {log_file.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                assert response.status == 200
+                return time.perf_counter() - started
+        except OSError:
+            if time.perf_counter() - started > limit_s:
+                pytest.fail(f"app.py did not serve within {limit_s} s")
+            time.sleep(0.2)
+
+
+def _imported(log_text: str) -> set[str]:
+    return {line.rsplit("|", 1)[-1].strip() for line in log_text.splitlines() if line.startswith("import time:")}
+
+
+def test_storymaker_app_serves_before_loading_and_the_first_render_loads_it(tmp_path_factory, tmp_path: Path) -> None:
+    """Issue 7: `--engine storymaker --models DIR` serves at once; the first render through the API loads the models."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    pytest.importorskip("insightface")
+    pytest.importorskip("open_clip")
+    from gradio_client import Client, handle_file
+
+    from storyboard.presets import load_style
+    from storyboard.storyfile import load_project
+    from tiny_models.face import MARKER_RGB
+    from tiny_models.folder import build_tiny_models_dir
+
+    models = build_tiny_models_dir(tmp_path_factory.mktemp("models"))
+    photo = tmp_path / "mia.png"
+    image = Image.new("RGB", (768, 640), (200, 170, 150))
+    image.paste(MARKER_RGB, (284, 170, 484, 370))  # the tiny face detector's "face"
+    image.save(photo)
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "STORYBOARD_MAX_RENDER_SIDE": "64"}
+    log_file = tmp_path / "app.log"
+    log = log_file.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "app.py", "--port", str(port), "--engine", "storymaker", "--models", str(models),
+         "--workspace", str(tmp_path / "ws")],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        seconds = _wait_until_serving(proc, port, log_file, 15)
+        deadline = time.perf_counter() + 5
+        while "Serving at" not in log_file.read_text() and time.perf_counter() < deadline:
+            time.sleep(0.1)  # the log line follows the first answer
+        at_start = log_file.read_text()
+        assert not {"torch", "diffusers", "insightface"} & _imported(at_start), f"models loaded before serving ({seconds:.1f} s)"
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        banner = client.predict(api_name="/engine_status")
+        assert "StoryMaker" in banner and "load on the first render" in banner, banner
+
+        client.predict("Lazy Comic", api_name="/create_project")
+        client.predict("Mia", "", "", handle_file(str(photo)), None, None, api_name="/add_character")
+        client.predict("{mia} waves at the bus", api_name="/add_panel")
+        client.predict("p1", api_name="/select_panel")
+        client.predict("{mia} waves at the bus", ["mia"], "medium", "", None, 7, False, "", api_name="/update_panel")
+        sampler = load_style("ink-comic").sampler
+        client.predict(2, sampler.guidance, sampler.ip_adapter_scale, sampler.lora_scale, sampler.pose_scale,
+                       api_name="/set_style_overrides")
+        assert not {"torch", "diffusers"} & _imported(log_file.read_text()), "editing the project must not load models"
+
+        job = client.submit(api_name="/render")
+        gallery, status = job.result(timeout=240)
+        assert len(gallery) == 1 and "all up to date" in status, status
+        (root,) = [p.parent for p in (tmp_path / "ws").glob("sessions/*/lazy-comic/story.yaml")]
+        project = load_project(root)
+        take = project.panel("p1").selected_take
+        assert take is not None and take.engine == "storymaker"
+        with Image.open(root / take.file) as rendered:
+            assert max(rendered.size) == 64
+        assert dict(project.style_overrides) == {"steps": 2}
+        banner = client.predict(api_name="/engine_status")
+        assert banner.startswith("**Engine:** StoryMaker on CPU"), banner
+        assert "torch" in _imported(log_file.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_style_tuning_and_painted_mask_through_the_api(server, tmp_path: Path) -> None:
+    """Issue 7: per-project style overrides (Style tab) and a painted mask (Cast tab), driven as a script would."""
+    import numpy as np
+    from gradio_client import Client, handle_file
+
+    from storyboard.storyfile import load_project
+
+    url, workspace = server
+    client = Client(url, verbose=False)
+    client.predict("Tuned Comic", api_name="/create_project")
+    (root,) = [p.parent for p in workspace.glob("sessions/*/tuned-comic/story.yaml")]
+
+    out = client.predict(30, 6.5, 0.9, 0.8, 0.8, api_name="/set_style_overrides")
+    assert "30 steps, guidance 6.5" in out[1] and "this project's own" in out[1]
+    assert dict(load_project(root).style_overrides) == {"steps": 30, "guidance": 6.5, "ip_adapter_scale": 0.9}
+    before = (root / "story.yaml").read_text()
+    with pytest.raises(Exception, match="out of range|less than|greater than|minimum|maximum"):
+        client.predict(30, 6.5, 5.0, 0.8, 0.8, api_name="/set_style_overrides")
+    assert (root / "story.yaml").read_text() == before
+    out = client.predict(api_name="/reset_style_overrides")
+    assert load_project(root).style_overrides == () and out[2]["value"] == 25 and "default 25" in out[2]["info"]
+
+    photo = tmp_path / "zoe.png"
+    Image.new("RGB", (90, 120), (120, 160, 200)).save(photo)
+    client.predict("Zoe", "", "", handle_file(str(photo)), None, None, api_name="/add_character")
+    empty, stroke = tmp_path / "empty.png", tmp_path / "stroke.png"
+    Image.new("RGBA", (90, 120), (0, 0, 0, 0)).save(empty)
+    layer = np.zeros((120, 90, 4), dtype=np.uint8)
+    layer[30:90, 20:70] = (249, 115, 22, 255)
+    Image.fromarray(layer, "RGBA").save(stroke)
+
+    def painting(path: Path) -> dict:
+        return {"background": handle_file(str(photo)), "layers": [handle_file(str(path))],
+                "composite": handle_file(str(photo)), "id": None}
+
+    with pytest.raises(Exception, match="Nothing is painted yet"):
+        client.predict(painting(empty), api_name="/save_painted_mask")
+    assert load_project(root).character("zoe").mask is None
+    client.predict(painting(stroke), api_name="/save_painted_mask")
+    mask_rel = load_project(root).character("zoe").mask
+    with Image.open(root / mask_rel) as mask:
+        assert mask.mode == "L" and mask.size == (90, 120) and mask.getbbox() == (20, 30, 70, 90)
+    client.predict(api_name="/remove_mask")
+    assert load_project(root).character("zoe").mask is None and not (root / mask_rel).exists()

@@ -166,6 +166,10 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
     wait_for_project(page, workspace, lambda p: p.panels[1].characters == ("mia", "leo"))
 
     # 4. A library pose for the two of them, then drag Mia's left wrist (raised, away from other joints).
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)
+    svg = page.locator("#panel-pose .pe-svg").bounding_box()
+    assert svg["y"] + svg["height"] / 2 < 800, f"the skeleton editor sits below the fold at 1280x800: {svg}"
     page.locator("#panel-pose .pe-library").select_option("talking")
     page.locator("#panel-pose .pe-add").click()
     wait_for_project(page, workspace, lambda p: p.panels[1].pose is not None)
@@ -190,6 +194,8 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
     after = read_pose(root / "poses" / "p2.json")
     assert after.people[0].points[7][0] > before.people[0].points[7][0]
     assert [p.character for p in after.people] == ["mia", "leo"]
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "3-panels-pose")
 
     # 5. A balloon: Mia (the panel's first character) speaks.
     page.locator("#balloon-speaker input").click()
@@ -198,15 +204,24 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
     page.locator("#add-balloon").click()
     project = wait_for_project(page, workspace, lambda p: len(p.panels[1].balloons) == 1)
     assert project.panels[1].balloons[0].speaker == "mia"
+    settle(page)  # the balloon's answer refills the form; type the caption after it
     page.locator("#panel-caption textarea, #panel-caption input").first.fill("Tuesday, 8:14.")
-    page.locator("#panel-notes textarea, #panel-notes input").first.click()  # the caption saves when it loses focus
+    page.locator("#panel-caption textarea, #panel-caption input").first.blur()  # the caption saves when it loses focus
     wait_for_project(page, workspace, lambda p: p.panels[1].caption == "Tuesday, 8:14.")
     shot(page, "3-panels")
 
     # 6. The style tab, looked at.
     tab(page, "4 · Style")
     page.wait_for_selector("#style-preview h3")
+    steps = page.locator("#style-steps input[type=number]")
+    steps.fill("30")
+    steps.press("Enter")
+    steps.blur()
+    wait_for_project(page, workspace, lambda p: dict(p.style_overrides) == {"steps": 30})
+    page.wait_for_function("document.querySelector('#style-preview').innerText.includes('30 steps')", timeout=15_000)
     shot(page, "4-style")
+    page.locator("#style-reset").click()
+    wait_for_project(page, workspace, lambda p: p.style_overrides == ())
 
     # 7. Render everything, watching the progress.
     tab(page, "5 · Render")

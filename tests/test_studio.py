@@ -327,10 +327,179 @@ def test_space_limits_from_settings(project_dir: Path, photo: Path) -> None:
         load_settings({"STORYBOARD_MAX_PANELS": "0"})
 
 
-def test_engine_status_explains_draft_mode() -> None:
-    assert "chosen with --engine draft" in studio.engine_status(DraftEngine(), "draft")
-    auto = studio.engine_status(DraftEngine(), "auto", Path("/nonexistent/models"))
-    assert auto.startswith("Draft mode") and "/nonexistent/models" in auto
+def test_engine_holder_says_what_runs_before_loading(tmp_path: Path) -> None:
+    """Issue 7: the banner says which engine will run, and why draft mode, before anything loads."""
+    from storyboard.engine_holder import EngineHolder
+
+    assert "chosen with --engine draft" in EngineHolder("draft").status()
+    auto = EngineHolder("auto", Path("/nonexistent/models"))
+    assert auto.planned == "draft" and auto.status().startswith("Draft mode") and "/nonexistent/models" in auto.status()
+    broken = EngineHolder("storymaker", tmp_path)  # an empty models folder: the missing parts are listed
+    assert broken.planned == "storymaker" and not broken.loaded
+    assert f"will not load from {tmp_path}" in broken.status() and "sdxl/" in broken.status(), broken.status()
+
+
+def fake_loader(engines: list, error: str | None = None, delay_s: float = 0.0):
+    """A loader standing in for StoryMaker: counts its calls, or fails like a folder with missing parts."""
+    import time
+
+    from storyboard.errors import EngineUnavailable
+
+    def load(models_dir, download, require_gpu, **options):
+        time.sleep(delay_s)
+        engines.append((download, require_gpu))
+        if error:
+            raise EngineUnavailable(error)
+        engine = DraftEngine()
+        engine.name = "storymaker"
+        engine.describe = lambda: "StoryMaker on a test double"
+        return engine
+
+    return load
+
+
+def test_engine_holder_loads_once_on_first_use_even_from_two_threads(tmp_path: Path) -> None:
+    import threading
+
+    from storyboard.engine_holder import EngineHolder
+
+    calls: list = []
+    holder = EngineHolder("storymaker", tmp_path, loader=fake_loader(calls, delay_s=0.3))
+    assert not calls and holder.current().name == "storymaker" and not holder.loaded
+    threads = [threading.Thread(target=holder.get) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [(False, False)] and holder.loaded
+    assert holder.status() == "StoryMaker on a test double."
+
+
+def test_engine_holder_load_errors_fall_back_only_for_auto(tmp_path: Path) -> None:
+    from storyboard.engine_holder import EngineHolder
+    from storyboard.errors import EngineUnavailable
+
+    calls: list = []
+    chosen = EngineHolder("storymaker", tmp_path, loader=fake_loader(calls, "the storymaker/mask.bin adapter is missing"))
+    with pytest.raises(EngineUnavailable, match="mask.bin"):
+        chosen.get()
+    assert not chosen.loaded and "could not load: the storymaker/mask.bin adapter is missing" in chosen.status()
+    with pytest.raises(EngineUnavailable):
+        chosen.get()  # tried again, not remembered as draft mode
+    assert len(calls) == 2
+
+    auto = EngineHolder("auto", tmp_path, loader=fake_loader(calls, "there is no GPU here"))
+    auto._plan = ("storymaker", "")  # as if the models were found
+    assert "load on the first render (draft mode if there is no GPU)" in auto.status()
+    assert auto.get().name == "draft" and calls[-1] == (False, True)
+    assert auto.status() == "Draft mode: storyboard thumbnails with stick figures. there is no GPU here."
+
+
+def test_engine_holder_knows_storymakers_version_without_torch() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    from storyboard.engine_holder import STORYMAKER_VERSION
+    from storyboard.engines.storymaker.engine import StoryMakerEngine
+
+    assert STORYMAKER_VERSION == StoryMakerEngine.version, "stale marks before loading would be wrong"
+
+
+# ---------------------------------------------------------------- style overrides (issue 7, part 4)
+
+
+def test_style_overrides_round_trip_and_reset(project_dir: Path) -> None:
+    from storyboard.render import project_style
+
+    project = studio.set_style_overrides(project_dir, {"steps": 30, "guidance": 6.5, "ip_adapter_scale": 0.9,
+                                                       "lora_scale": 0.8})  # 0.8 is ink-comic's own: no override
+    assert dict(project.style_overrides) == {"steps": 30, "guidance": 6.5, "ip_adapter_scale": 0.9}
+    text = (project_dir / "story.yaml").read_text()
+    assert "style_overrides:" in text and "steps: 30" in text and "lora_scale" not in text
+    loaded = load_project(project_dir)
+    assert loaded.style_overrides == project.style_overrides
+    assert (project_style(loaded).sampler.steps, project_style(loaded).sampler.guidance) == (30, 6.5)
+    project = studio.set_style_overrides(project_dir, {"steps": 25.0, "guidance": None, "pose_scale": 1.2000000000000002})
+    assert dict(project.style_overrides) == {"ip_adapter_scale": 0.9, "pose_scale": 1.2}
+    project = studio.reset_style_overrides(project_dir)
+    assert project.style_overrides == () and "style_overrides" not in (project_dir / "story.yaml").read_text()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"steps": 0}, "steps 0 is out of range; use 1 to 150"),
+    ({"ip_adapter_scale": 3.0}, "ip_adapter_scale 3.0 is out of range; use 0.0 to 2.0"),
+    ({"steps": 2.5}, "steps.*must be denoising steps"),
+    ({"seed": 3}, "'seed' cannot be set per project"),
+    ({"pose_start": 0.9, "pose_end": 0.5}, "pose_start .* must come before pose_end"),
+])
+def test_bad_style_override_is_refused_and_changes_nothing(project_dir: Path, overrides: dict, message: str) -> None:
+    studio.set_style_overrides(project_dir, {"steps": 30})
+    before = snapshot(project_dir)
+    with pytest.raises(StoryboardError, match=message):
+        studio.set_style_overrides(project_dir, overrides)
+    assert snapshot(project_dir) == before
+
+
+def test_style_override_marks_rendered_panels_stale(project_dir: Path) -> None:
+    engine = DraftEngine()
+    list(studio.iter_render(project_dir, engine, SETTINGS))
+    assert set(studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS).values()) == {"current"}
+    studio.set_style_overrides(project_dir, {"guidance": 9.0})
+    assert set(studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS).values()) == {"stale"}
+    studio.reset_style_overrides(project_dir)
+    assert set(studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS).values()) == {"current"}
+
+
+# ---------------------------------------------------------------- painted masks (issue 7, part 2)
+
+
+def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int]) -> "np.ndarray":
+    """An RGBA layer as gr.ImageMask gives it (type='numpy'): transparent, with an orange stroke in `box`."""
+    import numpy as np
+
+    layer = np.zeros((size[1], size[0], 4), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    layer[y0:y1, x0:x1] = (249, 115, 22, 255)
+    return layer
+
+
+def test_painted_mask_becomes_a_white_on_black_png_of_the_photo_size(project_dir: Path, photo: Path) -> None:
+    import numpy as np
+
+    project, cid, _ = studio.add_character(project_dir, "Zoe", photo, SETTINGS)  # photo: 120 x 160
+    half = painted_layer((60, 80), (10, 20, 30, 60))  # painted on a canvas half the photo's size
+    project = studio.set_painted_mask(project_dir, cid, [None, half])
+    rel = project.character(cid).mask
+    assert rel.startswith(f"cast/{cid}_mask") and rel.endswith(".png")
+    with Image.open(project_dir / rel) as mask:
+        assert mask.mode == "L" and mask.size == (120, 160)
+        pixels = np.asarray(mask)
+    assert set(np.unique(pixels)) == {0, 255}
+    assert pixels[40:120, 20:60].min() == 255 and pixels[:40].max() == 0 and pixels[:, 60:].max() == 0
+    layer = studio.mask_layer(project_dir, cid)
+    assert layer.mode == "RGBA" and layer.size == (120, 160) and layer.getchannel("A").getbbox() == (20, 40, 60, 120)
+    # painting again replaces the mask file; a PIL layer works as well as numpy
+    pil = Image.fromarray(painted_layer((120, 160), (0, 0, 10, 10)), "RGBA")
+    again = studio.set_painted_mask(project_dir, cid, [pil]).character(cid).mask
+    assert again != rel and not (project_dir / rel).exists() and (project_dir / again).is_file()
+
+
+def test_empty_painting_is_refused_and_changes_nothing(project_dir: Path) -> None:
+    before = snapshot(project_dir)
+    for layers in ([], [painted_layer((120, 160), (0, 0, 0, 0))], [None]):
+        with pytest.raises(studio.StudioError, match="Nothing is painted yet: brush over Mia"):
+            studio.set_painted_mask(project_dir, "mia", layers)
+    with pytest.raises(StoryboardError, match="no character 'nobody'"):
+        studio.set_painted_mask(project_dir, "nobody", [painted_layer((10, 10), (0, 0, 5, 5))])
+    assert snapshot(project_dir) == before
+
+
+def test_clear_mask_removes_it_and_its_file(project_dir: Path) -> None:
+    project = studio.set_painted_mask(project_dir, "leo", [painted_layer((4, 4), (0, 0, 2, 2))])
+    rel = project.character("leo").mask
+    project = studio.clear_mask(project_dir, "leo")
+    assert project.character("leo").mask is None and not (project_dir / rel).exists()
+    assert load_project(project_dir).character("leo").mask is None
+    assert studio.mask_layer(project_dir, "leo") is None
 
 
 def test_cancel_registry_is_per_session() -> None:

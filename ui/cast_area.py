@@ -36,8 +36,16 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
                 color = gr.ColorPicker(label="Colour", scale=1, elem_id="cast-color")
             description = gr.Textbox(label="Description", placeholder="short red hair, green raincoat", elem_id="cast-description")
             photo = gr.File(label="Reference photo (PNG, JPEG, WebP ...; one clear face)", elem_id="cast-photo")
-            with gr.Accordion("Optional: mask and outfit", open=False):
+            with gr.Accordion("Optional: mask and outfit", open=False, elem_id="cast-extras"):
                 mask = gr.File(label="Mask of the character in the photo (white = character)")
+                painter = gr.ImageMask(label="... or paint the mask: brush over the character in the photo",
+                                       type="numpy", sources=(), transforms=(), layers=False, format="png",
+                                       brush=gr.Brush(colors=["#f97316"], color_mode="fixed"), height=380,
+                                       visible=False, elem_id="cast-mask-paint")
+                paint_hint = gr.Markdown("_Add the character first; then you can paint their mask over the photo._")
+                with gr.Row(visible=False) as paint_row:
+                    save_mask_btn = gr.Button("Save painted mask", size="sm", elem_id="save-mask")
+                    remove_mask_btn = gr.Button("Remove the mask", size="sm", elem_id="remove-mask")
                 outfit = gr.File(label="Outfit image (clothing to wear)")
                 with gr.Row():
                     clear_mask = gr.Checkbox(label="Remove the mask", value=False)
@@ -64,7 +72,8 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         if not root_value or not character_id:
             return [character_id, gr.update(value=items, selected_index=None), "#### New character", "", None, "", None,
                     None, None, False, False, gr.update(value="Add character"), gr.update(visible=False),
-                    note, "", gr.update(value=None)]
+                    note, "", gr.update(value=None), gr.update(value=None, visible=False), gr.update(visible=True),
+                    gr.update(visible=False)]
         project = load_project(root_value)
         member = project.character(character_id)
         index = [c.id for c in project.cast].index(character_id)
@@ -74,10 +83,18 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
             face_text = f"{FACE_ICONS[check.status]} {check.message}"
         return [character_id, gr.update(value=items, selected_index=index), f"#### {member.name}  ·  `{{{member.id}}}` in prompts",
                 member.name, member.color, member.description, None, None, None, False, False,
-                gr.update(value="Save changes"), gr.update(visible=True), note, face_text, picture]
+                gr.update(value="Save changes"), gr.update(visible=True), note, face_text, picture,
+                gr.update(value=paint_value(root_value, member), visible=True), gr.update(visible=False),
+                gr.update(visible=True)]
+
+    def paint_value(root_value: str, member: Any) -> dict[str, Any]:
+        """The painter's value: the photo as background and the mask so far as the paint layer."""
+        photo_path = str(resolve_inside(Path(root_value), member.reference))
+        layer = studio.mask_layer(root_value, member.id)
+        return {"background": photo_path, "layers": [layer] if layer is not None else [], "composite": photo_path}
 
     outputs = [selected, gallery, heading, name, color, description, photo, mask, outfit, clear_mask, clear_outfit,
-               save_btn, remove_btn, notes, face, preview]
+               save_btn, remove_btn, notes, face, preview, painter, paint_hint, paint_row]
 
     def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
         return form(root_value, NEW)
@@ -97,7 +114,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
             _, cid, notes_list = studio.add_character(
                 project_root, name_value, file_path(photo_value), ctx.settings, description=description_value,
                 color=color_value or None, mask=file_path(mask_value), outfit=file_path(outfit_value))
-        check = studio.face_check(project_root, cid, ctx.engine) if (photo_value or not character_id) else None
+        check = studio.face_check(project_root, cid, ctx.engines.current()) if (photo_value or not character_id) else None
         return form(str(project_root), cid, check, "  \n".join(notes_list) or "Saved.")
 
     @user_errors
@@ -124,7 +141,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         project_root = ctx.project_root(root_value, session_value, request)
         if not character_id:
             raise ProjectError("Pick a character first.")
-        return form(str(project_root), character_id, studio.face_check(project_root, character_id, ctx.engine))
+        return form(str(project_root), character_id, studio.face_check(project_root, character_id, ctx.engines.current()))
 
     @user_errors
     def remove(root_value: str, session_value: str, character_id: str, request: gr.Request) -> list[Any]:
@@ -140,6 +157,26 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
             photo_value: Any, mask_value: Any, outfit_value: Any, request: gr.Request) -> list[Any]:
         return save(root_value, session_value, NEW, name_value, color_value, description_value, photo_value, mask_value,
                     outfit_value, False, False, request)
+
+    @user_errors
+    def save_painted(root_value: str, session_value: str, character_id: str, painted: Any, request: gr.Request) -> list[Any]:
+        project_root = ctx.project_root(root_value, session_value, request)
+        if not character_id:
+            raise ProjectError("Add the character (with their photo) first, then paint their mask.")
+        layers = list((painted or {}).get("layers") or []) if isinstance(painted, dict) else []
+        studio.set_painted_mask(project_root, character_id, layers)
+        return form(str(project_root), character_id, note="Mask saved: the painted part is the character.")
+
+    @user_errors
+    def remove_mask(root_value: str, session_value: str, character_id: str, request: gr.Request) -> list[Any]:
+        project_root = ctx.project_root(root_value, session_value, request)
+        if not character_id:
+            raise ProjectError("Pick a character first.")
+        studio.clear_mask(project_root, character_id)
+        return form(str(project_root), character_id, note="Mask removed.")
+
+    save_mask_btn.click(save_painted, [root, session, selected, painter], outputs, api_name="save_painted_mask")
+    remove_mask_btn.click(remove_mask, [root, session, selected], outputs, api_name="remove_mask")
 
     inputs = [root, session, selected, name, color, description, photo, mask, outfit, clear_mask, clear_outfit]
     save_btn.click(save, inputs, outputs, api_name="save_character")

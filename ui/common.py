@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from storyboard.engine_holder import EngineHolder
 from storyboard.engines import Engine
 from storyboard.errors import ProjectError, StoryboardError
 from storyboard.settings import Settings
@@ -25,14 +26,36 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 @dataclass
 class AppContext:
-    """The single engine, limits, workspace and per-session cancel flags, shared by every area."""
+    """The single engine (loaded on first use), limits, workspace and per-session cancel flags, shared by every area."""
 
-    engine: Engine
+    engines: EngineHolder
     settings: Settings
     workspace: Path
-    engine_status: str = ""
     startup_project: Path | None = None
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+    banner: Any = None  # the engine banner (a gr.Markdown), refreshed after anything that may load the engine
+
+    @property
+    def engine_status(self) -> str:
+        return self.engines.status()
+
+    def banner_text(self) -> str:
+        return f"**Engine:** {self.engines.status()}"
+
+    def engine(self, progress: gr.Progress | None = None) -> Engine:
+        """The engine, loading it first if needed (downloads and loading bars show through `progress`)."""
+        if not self.engines.loaded and progress is not None:
+            progress(0, desc=f"Loading {self.engines.planned} (first render; this can take minutes) ...")
+        was_loaded = self.engines.loaded
+        engine = self.engines.get()
+        if not was_loaded and self.engines.fallback_reason:
+            gr.Warning(f"StoryMaker did not load, so this renders in draft mode: {self.engines.fallback_reason}.")
+        return engine
+
+    def refresh_banner_after(self, event: Any) -> None:
+        """Update the banner once `event` (a render or export that may load the engine) has run."""
+        if self.banner is not None:
+            event.then(self.banner_text, None, self.banner, api_name=False, queue=False)
 
     def session_dir(self, session: str, request: gr.Request | None = None) -> Path:
         """The session's folder: from the browser's token, else (API clients) from Gradio's session hash."""

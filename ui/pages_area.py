@@ -54,7 +54,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
 
     @user_errors_gen
     def export(root_value: str, session_value: str, kind_value: str, request: gr.Request,
-               progress: gr.Progress = gr.Progress()):
+               progress: gr.Progress = gr.Progress(track_tqdm=True)):
         project_root = ctx.project_root(root_value, session_value, request)
         out = ctx.session_dir(session_value, request) / "exports" / project_root.name
         project = load_project(project_root)
@@ -67,7 +67,8 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         def on_panel(event: Any) -> None:
             progress(event.index / max(event.total, 1), desc=f"Rendering panel {event.panel_id} ({event.index} of {event.total})")
 
-        result = studio.export(project_root, out, kind_value, ctx.engine, RenderContext(cancel_event=cancel), on_panel)
+        engine = ctx.engine(progress) if missing else ctx.engines.current()
+        result = studio.export(project_root, out, kind_value, engine, RenderContext(cancel_event=cancel), on_panel)
         lines = [f"Exported {result.pages} page(s): {', '.join(Path(f).name for f in result.files[:3])}"
                  + (" ..." if len(result.files) > 3 else "")]
         if result.rendered:
@@ -79,6 +80,6 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         control.input(change, [root, session, size, template, reading], [pages], api_name=False)
     api_page = gr.Button(visible=False)
     api_page.click(change, [root, session, size, template, reading], [pages], api_name="set_page")
-    export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages], api_name="export",
-                     concurrency_id="gpu", concurrency_limit=1)
+    ctx.refresh_banner_after(export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages],
+                                              api_name="export", concurrency_id="gpu", concurrency_limit=1))
     return Area([size, template, reading, pages, status], refresh)

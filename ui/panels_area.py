@@ -46,21 +46,14 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
             with gr.Row(equal_height=False):
                 prompt = gr.Textbox(label="Prompt ({id} puts a character in)", lines=2, scale=4, elem_id="panel-prompt")
                 insert = gr.Dropdown(label="Insert a name", choices=[], value=None, scale=1, elem_id="panel-insert")
-            with gr.Row(equal_height=True):
-                characters = gr.CheckboxGroup(label="Characters (up to 2, in skeleton order)", choices=[], scale=2,
-                                              elem_id="panel-characters")
-                shot = gr.Dropdown(label="Shot", choices=SHOT_CHOICES, value=DEFAULT_SHOT, scale=2, elem_id="panel-shot")
-            with gr.Row(equal_height=True):
-                caption = gr.Textbox(label="Caption", scale=3, elem_id="panel-caption")
-                duration = gr.Number(label="Duration (s)", minimum=0, scale=1, elem_id="panel-duration")
-                seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1, elem_id="panel-seed")
-                lock = gr.Checkbox(label="Lock seed", scale=1, elem_id="panel-lock")
-            notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     editor = build_pose_editor(label="Pose: drag joints; pick a library pose and + Add",
                                                elem_id="panel-pose")
                 with gr.Column(scale=2):
+                    characters = gr.CheckboxGroup(label="Characters (up to 2, in skeleton order)", choices=[],
+                                                  elem_id="panel-characters")
+                    shot = gr.Dropdown(label="Shot", choices=SHOT_CHOICES, value=DEFAULT_SHOT, elem_id="panel-shot")
                     takes = gr.Gallery(label="Takes: click one to use it", columns=3, height=220, allow_preview=False,
                                        object_fit="contain", elem_id="panel-takes", buttons=[])
                     with gr.Row(equal_height=True):
@@ -69,6 +62,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                                           label="Variations", scale=1, elem_id="variation-count")
                         vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2)
                     render_status = gr.Markdown("", elem_id="panel-render-status")
+                    caption = gr.Textbox(label="Caption", elem_id="panel-caption")
                     with gr.Group(elem_classes=["sb-balloons"]):
                         balloons = gr.Radio(label="Balloons", choices=[], elem_id="balloon-list")
                         with gr.Row(equal_height=True):
@@ -80,6 +74,12 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                             add_balloon_btn = gr.Button("Add balloon", size="sm", variant="primary", elem_id="add-balloon")
                             update_balloon_btn = gr.Button("Update", size="sm", elem_id="update-balloon")
                             remove_balloon_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-balloon")
+            with gr.Accordion("More: notes, duration, seed", open=False, elem_id="panel-more"):
+                notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes")
+                with gr.Row(equal_height=True):
+                    duration = gr.Number(label="Duration (s)", minimum=0, scale=1, elem_id="panel-duration")
+                    seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1, elem_id="panel-seed")
+                    lock = gr.Checkbox(label="Lock seed", scale=1, elem_id="panel-lock")
 
     # ------------------------------------------------------------ reading the project into the form
 
@@ -100,7 +100,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
             return [""] + [gr.update()] * (len(outputs) - 1)
         root_path = Path(root_value)
         project = load_project(root_path)
-        states = studio.panel_states(root_path, project, ctx.engine, ctx.settings)
+        states = studio.panel_states(root_path, project, ctx.engines.current(), ctx.settings)
         ids = [p.id for p in project.panels]
         if panel_id not in ids:
             panel_id = ids[0] if ids else ""
@@ -210,7 +210,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     def small_refresh(project_root: str, panel_id: str) -> list[Any]:
         """The list labels, the stale badge and the editor's cast: what a field edit can change."""
         project = load_project(project_root)
-        states = studio.panel_states(Path(project_root), project, ctx.engine, ctx.settings)
+        states = studio.panel_states(Path(project_root), project, ctx.engines.current(), ctx.settings)
         panel = project.panel(panel_id)
         state = states[panel_id]
         cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
@@ -299,7 +299,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     def renderer(which: str):
         @user_errors_gen
         def handler(root_value: str, session_value: str, panel_id: str, count_value: float, request: gr.Request,
-                    progress: gr.Progress = gr.Progress()):
+                    progress: gr.Progress = gr.Progress(track_tqdm=True)):
             need(panel_id)
             for message, _ in run_render(ctx, root_value, session_value, which, panel_id, int(count_value or 1),
                                          progress, request):
@@ -341,6 +341,6 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     remove_balloon_btn.click(balloon_remove, base + [balloon_index], outputs, api_name="remove_balloon")
 
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
-    render_btn.click(renderer("panel"), base + [count], outputs, api_name="render_panel", **gpu)
-    vary_btn.click(renderer("variations"), base + [count], outputs, api_name="render_variations", **gpu)
+    ctx.refresh_banner_after(render_btn.click(renderer("panel"), base + [count], outputs, api_name="render_panel", **gpu))
+    ctx.refresh_banner_after(vary_btn.click(renderer("variations"), base + [count], outputs, api_name="render_variations", **gpu))
     return Area(outputs, refresh)

@@ -27,6 +27,10 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
     """Render through the studio and yield (status text, update) after each panel; Stop ends it cleanly."""
     project_root = ctx.project_root(root_value, session_value, request)
     key = str(ctx.session_dir(session_value, request))
+    if not ctx.engines.loaded and ctx.engines.planned != "draft":
+        yield ("Loading StoryMaker's models for the first render (downloading them first if needed; this can take "
+               "minutes) ..."), None
+    engine = ctx.engine(progress)
     cancel = ctx.cancels.fresh(key)
     state = {"done": 0, "total": 1}
 
@@ -37,10 +41,10 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
     progress(0, desc="Starting")
     from storyboard.engines import RenderContext
 
-    updates = studio.iter_render(project_root, ctx.engine, ctx.settings, which, panel_id, int(count or 1),
+    updates = studio.iter_render(project_root, engine, ctx.settings, which, panel_id, int(count or 1),
                                  RenderContext(cancel_event=cancel), on_step)
     if which == "stale":
-        stale = studio.panel_states(project_root, load_project(project_root), ctx.engine, ctx.settings)
+        stale = studio.panel_states(project_root, load_project(project_root), engine, ctx.settings)
         state["total"] = max(1, sum(1 for s in stale.values() if s != "current"))
     elif which == "all":
         state["total"] = max(1, len(load_project(project_root).panels))
@@ -61,7 +65,7 @@ def overview(root_value: str, ctx: AppContext) -> tuple[list[tuple[str, str]], s
         return [], "Open a project first."
     root = Path(root_value)
     project = load_project(root)
-    states = studio.panel_states(root, project, ctx.engine, ctx.settings)
+    states = studio.panel_states(root, project, ctx.engines.current(), ctx.settings)
     items = []
     for number, panel in enumerate(project.panels, start=1):
         take = panel.selected_take
@@ -90,7 +94,8 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     def render(which: str):
         @user_errors_gen
-        def handler(root_value: str, session_value: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        def handler(root_value: str, session_value: str, request: gr.Request,
+                    progress: gr.Progress = gr.Progress(track_tqdm=True)):
             for message, _ in run_render(ctx, root_value, session_value, which, None, 1, progress, request):
                 items, text = overview(root_value, ctx)
                 yield items, f"{message}  \n{text}"
@@ -103,8 +108,8 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         return "Stopping after the current step ..."
 
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
-    stale_btn.click(render("stale"), [root, session], [gallery, status], api_name="render", **gpu)
-    all_btn.click(render("all"), [root, session], [gallery, status], api_name="render_all", **gpu)
+    ctx.refresh_banner_after(stale_btn.click(render("stale"), [root, session], [gallery, status], api_name="render", **gpu))
+    ctx.refresh_banner_after(all_btn.click(render("all"), [root, session], [gallery, status], api_name="render_all", **gpu))
     stop_btn.click(stop, [session], [status], api_name="stop", queue=False)
     return Area([gallery, status], refresh)
 

@@ -13,10 +13,11 @@ from typing import Any
 import gradio as gr
 
 from storyboard import studio
+from storyboard.engine_holder import EngineHolder
 from storyboard.engines import Engine
 from storyboard.settings import Settings, load_settings
 from ui.cast_area import build_cast_area
-from ui.common import AppContext, Area, new_token, valid_token
+from ui.common import AppContext, Area, new_token, user_errors, valid_token
 from ui.pages_area import build_pages_area
 from ui.panels_area import build_panels_area
 from ui.project_area import build_project_area
@@ -34,6 +35,7 @@ CSS = """
 #engine-banner { padding: 8px 12px; border-radius: 8px; font-size: 0.9rem;
   background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
 #engine-banner p { margin: 0; }
+#load-models { align-self: flex-end; max-width: 160px; }
 .sb-card { background: var(--background-fill-secondary); border-radius: 10px; padding: 12px !important; }
 .sb-panel-list .wrap { flex-direction: column; align-items: stretch; gap: 4px; }
 .sb-panel-list label { width: 100%; }
@@ -42,6 +44,11 @@ CSS = """
 .sb-balloons { margin-top: 8px; }
 footer { display: none !important; }
 """
+
+
+def needs_loading(holder: EngineHolder) -> bool:
+    """Whether a Load models button makes sense: StoryMaker is planned and not loaded yet."""
+    return holder.planned != "draft" and not holder.loaded
 
 
 def launch_options(ctx: AppContext) -> dict[str, Any]:
@@ -57,11 +64,11 @@ def launch_options(ctx: AppContext) -> dict[str, Any]:
             "allowed_paths": allowed, "max_file_size": f"{ctx.settings.max_upload_mb}mb"}
 
 
-def build_studio(engine: Engine, workspace: Path, project_dir: Path | None = None, settings: Settings | None = None,
-                 engine_status: str | None = None) -> gr.Blocks:
-    """The Blocks app; `engine` is shared by all sessions, the open project is per session."""
-    ctx = AppContext(engine=engine, settings=settings or load_settings(), workspace=Path(workspace).resolve(),
-                     engine_status=engine_status or studio.engine_status(engine, "draft" if engine.name == "draft" else "auto"),
+def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Path | None = None,
+                 settings: Settings | None = None) -> gr.Blocks:
+    """The Blocks app; the engine (or its holder, which loads it on first render) is shared by all sessions."""
+    holder = engine if isinstance(engine, EngineHolder) else EngineHolder.ready(engine)
+    ctx = AppContext(engines=holder, settings=settings or load_settings(), workspace=Path(workspace).resolve(),
                      startup_project=Path(project_dir).resolve() if project_dir else None)
     with gr.Blocks(title="Storyboard Studio") as demo:
         demo.studio_context = ctx  # for app.py's launch_options and for tests
@@ -70,7 +77,9 @@ def build_studio(engine: Engine, workspace: Path, project_dir: Path | None = Non
         root = gr.State("")
         with gr.Row(elem_id="sb-header", equal_height=True):
             gr.Markdown("# Storyboard Studio\nComics and storyboards whose characters stay the same from panel to panel.")
-            gr.Markdown(f"**Engine:** {ctx.engine_status}", elem_id="engine-banner")
+            with gr.Column(scale=1, min_width=360):
+                ctx.banner = gr.Markdown(ctx.banner_text(), elem_id="engine-banner")
+                load_btn = gr.Button("Load models", size="sm", elem_id="load-models", visible=needs_loading(holder))
         areas: dict[str, Area] = {}
         tabs: dict[str, gr.Tab] = {}
         with gr.Tabs(elem_id="sb-tabs"):
@@ -104,7 +113,19 @@ def build_studio(engine: Engine, workspace: Path, project_dir: Path | None = Non
             recent = studio.list_projects(folder)
             return token_value, str(folder), str(recent[0][1]) if recent else ""
 
+        @user_errors
+        def load_models(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[Any]:
+            ctx.engine(progress)
+            gr.Info(f"Ready: {ctx.engines.get().describe()}.")
+            return [ctx.banner_text(), gr.update(visible=needs_loading(holder))]
+
+        def banner() -> list[Any]:
+            return [ctx.banner_text(), gr.update(visible=needs_loading(holder))]
+
         demo.load(start, [token], [token, session, root], api_name=False)
+        demo.load(banner, None, [ctx.banner, load_btn], api_name="engine_status", queue=False)
+        load_btn.click(load_models, None, [ctx.banner, load_btn], api_name="load_models", concurrency_id="gpu",
+                       concurrency_limit=1).then(banner, None, [ctx.banner, load_btn], api_name=False, queue=False)
         root.change(refresh_all, [root, session], everything, api_name=False)
         for key, tab in tabs.items():
             tab.select(areas[key].refresh, [root, session], areas[key].outputs, api_name=False)

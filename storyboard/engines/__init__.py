@@ -102,6 +102,24 @@ class Engine(Protocol):
         ...
 
 
+def load_storymaker(models_dir: Path | None, download: bool, require_gpu: bool, **options: Any) -> Engine:
+    """StoryMaker from a models folder or the Hugging Face cache; EngineUnavailable says what is missing.
+
+    torch is imported only once the models are known to be there.
+    """
+    from storyboard.engines.storymaker.models import resolve_models
+
+    paths = resolve_models(models_dir, download=download)
+    try:
+        from storyboard.engines.storymaker.engine import StoryMakerEngine, pick_device  # heavy: torch, diffusers
+    except ImportError as exc:
+        raise EngineUnavailable(f"StoryMaker needs torch and diffusers ({exc}); install the project's dependencies.") from exc
+    if require_gpu and not options.get("device") and pick_device()[0] == "cpu":
+        raise EngineUnavailable("there is no GPU here; StoryMaker on the CPU takes minutes per panel "
+                                "(ask for it with '--engine storymaker')")
+    return StoryMakerEngine(paths, **options)
+
+
 def get_engine(name: str = "auto", models_dir: Path | None = None, **options: Any) -> Engine:
     """Build an engine by name.
 
@@ -112,18 +130,8 @@ def get_engine(name: str = "auto", models_dir: Path | None = None, **options: An
     if name not in ENGINE_NAMES:
         raise EngineUnavailable(f"Unknown engine {name!r}; use one of: {', '.join(ENGINE_NAMES)}.")
     if name in ("storymaker", "auto"):
-        from storyboard.engines.storymaker.models import resolve_models
-
         try:
-            paths = resolve_models(models_dir, download=name == "storymaker")
-            try:
-                from storyboard.engines.storymaker.engine import StoryMakerEngine, pick_device  # heavy: on demand
-            except ImportError as exc:
-                raise EngineUnavailable(f"StoryMaker needs torch and diffusers ({exc}); install the project's dependencies.") from exc
-            if name == "auto" and not options.get("device") and pick_device()[0] == "cpu":
-                raise EngineUnavailable("there is no GPU here; StoryMaker on the CPU takes minutes per panel "
-                                        "(ask for it with '--engine storymaker')")
-            return StoryMakerEngine(paths, **options)
+            return load_storymaker(models_dir, download=name == "storymaker", require_gpu=name == "auto", **options)
         except EngineUnavailable as exc:
             if name == "storymaker":
                 raise
