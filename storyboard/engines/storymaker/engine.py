@@ -113,7 +113,12 @@ class StoryMakerEngine:
             self._text_len = 77
             self.controlnet.register_forward_pre_hook(self._controlnet_sees_text_only, with_kwargs=True)
         self._place(offload)
-        self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device, dtype=self.dtype)
+        masker = None
+        if paths.segmentation is not None:
+            from storyboard.engines.storymaker.segmentation import SegmentationMasker
+
+            masker = SegmentationMasker(paths.segmentation, device="cpu")  # once per character: the CPU is enough
+        self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device, dtype=self.dtype, mask_maker=masker)
         self._lora: str | None = None
         self.load_seconds = time.perf_counter() - started
         for pipe in filter(None, (self.pipe, self.pose_pipe)):

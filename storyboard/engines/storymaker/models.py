@@ -6,6 +6,7 @@ Offline layout (`--models DIR` or $STORYBOARD_MODELS):
     clip-vit-h-14/                  an open_clip folder: open_clip_config.json + weights
     insightface/models/buffalo_l/   the insightface pack (non-commercial research use only)
     controlnet-openpose/            optional: a diffusers SDXL OpenPose ControlNet folder
+    segmentation/                   optional: a human-parsing model that masks cast photos without a mask
     sdxl-vae-fp16-fix/              optional: an SDXL VAE that does not overflow in fp16
     loras/                          optional: style LoRAs named by presets' `path:`
 """
@@ -36,6 +37,7 @@ class ModelPaths:
     controlnet: Path | None = None
     vae: Path | None = None
     loras: Path | None = None
+    segmentation: Path | None = None  # automatic masks for cast members without one
 
 
 def model_sources(path: Path = MODELS_FILE) -> dict:
@@ -79,6 +81,7 @@ def check_models_dir(root: Path) -> ModelPaths:
     controlnet = root / src["controlnet_openpose"]["local"]
     vae = root / src["vae"]["local"]
     loras = root / src["loras"]["local"]
+    segmentation = root / src["segmentation"]["local"]
     return ModelPaths(
         sdxl=sdxl,
         storymaker=adapter,
@@ -87,6 +90,7 @@ def check_models_dir(root: Path) -> ModelPaths:
         controlnet=controlnet if (controlnet / "config.json").is_file() else None,
         vae=vae if (vae / "config.json").is_file() else None,
         loras=loras if loras.is_dir() else None,
+        segmentation=segmentation if (segmentation / "config.json").is_file() else None,
     )
 
 
@@ -118,6 +122,10 @@ def resolve_models(models_dir: Path | None, download: bool) -> ModelPaths:
             vae: Path | None = snapshot(src["vae"]["hub"], allow_patterns=weights)
         except LocalEntryNotFoundError:
             vae = None  # optional: without it the SDXL VAE decodes in fp32
+        try:  # optional and never downloaded unasked: used when it is already in the cache
+            segmentation: Path | None = Path(snapshot_download(src["segmentation"]["hub"], local_files_only=True))
+        except LocalEntryNotFoundError:
+            segmentation = None
     except LocalEntryNotFoundError:
         raise EngineUnavailable(
             "StoryMaker's models are not in the Hugging Face cache. Run with '--engine storymaker' on a machine with "
@@ -146,4 +154,5 @@ def resolve_models(models_dir: Path | None, download: bool) -> ModelPaths:
             "for non-commercial research only; if that fits your use, download buffalo_l.zip from the insightface "
             f"releases and unpack it into {face_root / 'models' / src['face']['name']}."
         )
-    return ModelPaths(sdxl=sdxl, storymaker=adapter, clip=clip, insightface=face_root, controlnet=controlnet, vae=vae)
+    return ModelPaths(sdxl=sdxl, storymaker=adapter, clip=clip, insightface=face_root, controlnet=controlnet, vae=vae,
+                      segmentation=segmentation)
