@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import textwrap
 from pathlib import Path
 
@@ -11,6 +12,19 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "assets" / "samples" / "rainy-monday"
+ARTIFACTS = REPO / "test-artifacts"  # screenshots of browser tests (gitignored)
+
+# Debian's Chromium, never a downloaded browser; flags that keep it off this machine's closed network
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    """A free localhost port for a test server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 STORY = textwrap.dedent(
     """\

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, free_port
 from storyboard.engines.draft import DraftEngine
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,11 +24,6 @@ SCRIPT_ENDPOINTS = {"create_project", "open_sample", "open_project", "import_zip
                     "remove_balloon", "set_pose", "select_take", "set_style", "set_page", "render", "render_all",
                     "render_panel", "render_variations", "stop", "export"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_blocks_build_with_named_endpoints(tmp_path: Path) -> None:

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
-ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,11 +25,6 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +45,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -142,7 +132,7 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
         page.wait_for_function(f"document.querySelector('#cast-photo').innerText.includes('{photo.stem}')", timeout=15_000)
         page.wait_for_timeout(800)  # the upload settles
         page.locator("#save-character").click()
-        page.wait_for_function(f"document.querySelector('#face-check').innerText.includes('face model')", timeout=15_000)
+        page.wait_for_function("document.querySelector('#face-check').innerText.includes('face model')", timeout=15_000)
     project = wait_for_project(page, workspace, lambda p: [c.name for c in p.cast] == ["Mia", "Leo"])
     root, _ = the_project(workspace)
     with Image.open(root / project.cast[0].reference) as upright:
