@@ -47,7 +47,7 @@ from storyboard.pagesizes import parse_page_size
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, pose_from_json, read_pose, write_pose
 from storyboard.presets import load_style, with_overrides
-from storyboard.render import PanelEvent, RenderOptions, planned_sizes, render_project, render_variations, stale_panels
+from storyboard.render import PanelEvent, RenderOptions, render_project, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, export_zip, import_zip, load_project, new_project, save_project
 

@@ -69,7 +69,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
 
 # ---- operations (issue 5) -----------------------------------------------------------------------
 
-from storyboard.poses import KEYPOINTS, Person, Pose, pose_from_photo  # noqa: E402
+from storyboard.poses import KEYPOINTS, Pose, pose_from_photo  # noqa: E402
 
 
 def _p2() -> Pose:

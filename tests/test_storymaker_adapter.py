@@ -17,7 +17,7 @@ pytest.importorskip("diffusers")
 import torch.nn.functional as F  # noqa: E402
 
 from storyboard.engines.storymaker.adapter import build_projection, read_checkpoint  # noqa: E402
-from storyboard.engines.storymaker.attention import StoryMakerAttnProcessor, processors_for  # noqa: E402
+from storyboard.engines.storymaker.attention import processors_for  # noqa: E402
 from storyboard.errors import EngineError  # noqa: E402
 from tiny_models.sdxl import CROSS_DIM, ID_DIM, adapter_state  # noqa: E402
 

@@ -6,6 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -452,7 +453,7 @@ def test_style_override_marks_rendered_panels_stale(project_dir: Path) -> None:
 # ---------------------------------------------------------------- painted masks (issue 7, part 2)
 
 
-def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int]) -> "np.ndarray":
+def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
     """An RGBA layer as gr.ImageMask gives it (type='numpy'): transparent, with an orange stroke in `box`."""
     import numpy as np
 
