@@ -74,14 +74,15 @@ def _models_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _thresholds(args: argparse.Namespace) -> dict[str, float]:
-    from storyboard.metrics import DRIFT_THRESHOLDS, make_thresholds
+    from storyboard.scores import DRIFT_THRESHOLDS, make_thresholds
 
     return make_thresholds({t.metric: getattr(args, "min_" + t.metric, None) for t in DRIFT_THRESHOLDS})
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from storyboard.engines import RenderContext, get_engine
-    from storyboard.metrics import UNSCORED_ENGINES, format_scores, scorer_for_engine
+    from storyboard.metrics import scorer_for_engine
+    from storyboard.scores import UNSCORED_ENGINES, format_scores
     from storyboard.model import Take
     from storyboard.render import PanelEvent, RenderOptions, check_project, render_project, render_variations
     from storyboard.storyfile import load_project
@@ -151,7 +152,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from storyboard.metrics import Scorer, format_scores, score_project, unscorable_reason
+    from storyboard.metrics import Scorer, score_project
+    from storyboard.scores import format_scores, unscorable_reason
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -303,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="project folder (or its story.yaml)")
     p.set_defaults(func=_cmd_validate)
 
-    from storyboard.metrics import DRIFT_THRESHOLDS, SCORE_NAMES
+    from storyboard.scores import DRIFT_THRESHOLDS, SCORE_NAMES
 
     score_names = list(SCORE_NAMES)
 

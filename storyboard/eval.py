@@ -34,7 +34,8 @@ from typing import Any
 
 from storyboard.engines import CharacterRef, RenderContext, RenderRequest
 from storyboard.errors import EngineError, ProjectError, StoryboardError
-from storyboard.metrics import CLIP_I, CLIP_T, FACE_SIM, METRICS, PAPER_TABLE1, Scorer
+from storyboard.metrics import Scorer
+from storyboard.scores import CLIP_I, CLIP_T, FACE_SIM, METRICS, PAPER_TABLE1
 from storyboard.storyfile import atomic_write
 
 log = logging.getLogger(__name__)

@@ -129,7 +129,7 @@ def make_options(output: Path | str, sheet: bool = False, png_dir: Path | str | 
     """ExportOptions from keyword settings, checked against EXPORT_OPTIONS (None means the default).
 
     `thresholds` overrides the appendix's drift thresholds (storyboard.metrics.DRIFT_THRESHOLDS)."""
-    from storyboard.metrics import make_thresholds
+    from storyboard.scores import make_thresholds
 
     table = {o.name: o for o in EXPORT_OPTIONS}
     checked: list[tuple[str, Any]] = []
@@ -529,7 +529,7 @@ APPENDIX_MUTED: RGB = (0.35, 0.35, 0.35)
 
 def appendix_entries(project: Project, thresholds: dict[str, float] | None = None) -> list[list[tuple[str, bool, RGB]]]:
     """Per panel, the appendix paragraphs: (text, bold, colour). Scores are read from story.yaml, never computed."""
-    from storyboard.metrics import METRICS, drift_flags, format_scores, metric_scores, unscorable_reason
+    from storyboard.scores import METRICS, drift_flags, format_scores, metric_scores, unscorable_reason
 
     names = {c.id: c.name for c in project.cast}
     entries = []
@@ -573,7 +573,7 @@ def appendix_entries(project: Project, thresholds: dict[str, float] | None = Non
 def layout_appendix(project: Project, width_pt: float, height_pt: float, margin_pt: float,
                     thresholds: dict[str, float]) -> list[list[tuple[str, Font, float, RGB, float]]]:
     """The appendix as pages of lines (text, font, size, colour, baseline y), panels never split across pages."""
-    from storyboard.metrics import METRICS
+    from storyboard.scores import METRICS
 
     size = APPENDIX_SIZE_PT
     leading = size * 1.3

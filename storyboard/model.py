@@ -38,8 +38,9 @@ READING_ORDERS = ("ltr", "rtl")
 # A cast palette that stays distinct on white and in print; new characters take the next free one.
 CAST_COLORS = ("#e4572e", "#2e86ab", "#76b041", "#a23b72", "#f1c40f", "#5d4e8c", "#17bebb", "#ff8c42")
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+# \Z, not $: "$" also matches before a final newline, so "p1\n" would pass as an id
+ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,39}\Z")
+COLOR_PATTERN = re.compile(r"\A#[0-9a-fA-F]{6}\Z")
 
 
 @dataclass(frozen=True)

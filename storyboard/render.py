@@ -1,6 +1,7 @@
 """Rendering a project's panels: build requests, tell stale panels, write takes, record them.
 
-Every panel saved as it finishes, so an interrupted render keeps what it made.
+Every take is recorded into the story as it is on disk when the take finishes (under the project's lock),
+so an interrupted render keeps what it made and edits made meanwhile are never overwritten.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from storyboard.model import Panel, Project, Take, add_take
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
 from storyboard.presets import StylePreset, load_style, with_overrides
-from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, save_project
+from storyboard.store import project_lock, update_project
+from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +228,13 @@ def render_project(
     options: RenderOptions | None = None,
     scorer: TakeScorer | None = None,
 ) -> Project:
-    """Render stale panels (or `panel_ids`, or all with `force`), saving story.yaml after each panel.
+    """Render stale panels (or `panel_ids`, or all with `force`), recording each take as it finishes.
 
-    Panels render at their page slot's shape unless `sizes` (or `options.sizes`) says otherwise. A `scorer`
-    (storyboard.metrics.Scorer) measures each new take before it is saved; see _render_take.
+    `project` names the panels to render; each panel is then read from the story as it is on disk when its
+    turn comes, and its take is recorded into the story as it is then (see record_take), so edits made
+    during a long render are kept and rendered from. Panels render at their page slot's shape unless `sizes`
+    (or `options.sizes`) says otherwise. A `scorer` (storyboard.metrics.Scorer) measures each new take.
+    Returns the story as it is after the last panel.
     """
     root = Path(root)
     context = context or RenderContext()
@@ -237,7 +242,6 @@ def render_project(
     if sizes is not None:
         options = dataclasses.replace(options, sizes=sizes)
     planned = planned_sizes(project, options)
-    style = project_style(project)
     wanted = list(panel_ids) if panel_ids is not None else [p.id for p in project.panels]
     known = {p.id for p in project.panels}
     unknown = [pid for pid in wanted if pid not in known]
@@ -246,18 +250,32 @@ def render_project(
             f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: {', '.join(known) or 'none'}."
         )
     for index, pid in enumerate(wanted, start=1):
-        panel = project.panel(pid)
-        if not force and not _stale(root, project, panel, engine, style, planned[pid], options.steps):
+        current = load_project(root)  # a re-read of an unchanged story costs one read and one hash
+        panel = _current_panel(current, pid)
+        if panel is None:
+            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering"))
+            continue
+        style = project_style(current)
+        size = planned.get(pid) or panel_size(panel)
+        if not force and not _stale(root, current, panel, engine, style, size, options.steps):
             _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="up to date"))
             continue
         context.check_cancelled()
         seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        project, result = _render_take(root, project, panel, engine, style, planned[pid], options.steps, seed, context,
-                                       scorer=scorer)
-        take = project.panel(pid).selected_take
+        take, result = _render_take(root, current, panel, engine, style, size, options.steps, seed, context, scorer=scorer)
+        if take is None:
+            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering"))
+            continue
         _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=take.file,
                                    seconds=result.metadata.get("seconds"), scores=take.scores))
-    return project
+    return load_project(root)
+
+
+def _current_panel(project: Project, panel_id: str) -> Panel | None:
+    try:
+        return project.panel(panel_id)
+    except KeyError:
+        return None
 
 
 def render_variations(
@@ -276,6 +294,7 @@ def render_variations(
 
     The last one is selected and the panel's seed follows it, unless the seed is locked. With `keep_best`
     (a score name, e.g. 'face_sim') and a `scorer`, the new take with the highest score is selected instead.
+    Like render_project, each take is rendered from and recorded into the story as it is at that moment.
     """
     if not 1 <= count <= 16:
         raise StoryboardError(f"Ask for 1 to 16 variations, not {count}.")
@@ -285,12 +304,10 @@ def render_variations(
     root = Path(root)
     context = context or RenderContext()
     options = options or RenderOptions()
-    try:
-        panel = project.panel(panel_id)
-    except KeyError:
-        raise ProjectError(f"No panel with id {panel_id!r} in {root}.") from None
+    panel = _current_panel(project, panel_id)
+    if panel is None:
+        raise ProjectError(f"No panel with id {panel_id!r} in {root}.")
     size = planned_sizes(project, options)[panel_id]
-    style = project_style(project)
     base = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
     used = {t.seed for t in panel.takes}
     seeds: list[int] = []
@@ -302,67 +319,123 @@ def render_variations(
     new_files: list[str] = []
     for index, seed in enumerate(seeds, start=1):
         context.check_cancelled()
-        project, result = _render_take(root, project, project.panel(panel_id), engine, style, size, options.steps, seed,
-                                       context, keep_seed=panel.seed_locked and panel.seed is not None, scorer=scorer)
-        take = project.panel(panel_id).selected_take
+        current = load_project(root)
+        panel = _current_panel(current, panel_id)
+        if panel is None:
+            _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
+            break
+        take, result = _render_take(root, current, panel, engine, project_style(current), size, options.steps, seed,
+                                    context, variation=True, scorer=scorer)
+        if take is None:
+            _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
+            break
         new_files.append(take.file)
         _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=take.file,
                                    seconds=result.metadata.get("seconds"), scores=take.scores))
-    if keep_best is not None:
-        project = select_best(root, project, panel_id, new_files, keep_best, keep_seed=panel.seed_locked and panel.seed is not None)
-    return project
+    if keep_best is not None and new_files:
+        return select_best(root, panel_id, new_files, keep_best)
+    return load_project(root)
 
 
-def select_best(root: Path, project: Project, panel_id: str, files: Iterable[str], score: str, keep_seed: bool = False) -> Project:
+def select_best(root: Path, panel_id: str, files: Iterable[str], score: str) -> Project:
     """Select the take with the highest `score` among the panel's takes in `files`, save, and return the project.
 
-    The panel's seed follows the chosen take unless `keep_seed`. StoryboardError when none of them has that score."""
-    from storyboard.metrics import METRICS, best_index
+    The panel's seed follows the chosen take unless it is locked. StoryboardError when none of them has that
+    score."""
+    from storyboard.scores import METRICS, best_index
 
-    panel = project.panel(panel_id)
     wanted = set(files)
-    candidates = [t for t in panel.takes if t.file in wanted]
-    best = best_index(candidates, score)
-    if best is None:
-        raise StoryboardError(f"Panel {panel_id!r}: none of its {len(candidates)} new take(s) has a {METRICS[score].label} "
-                              "score" + (" (the panel has no characters: use clip_t)" if not panel.characters and score != "clip_t"
-                                         else "") + "; the last one stays selected.")
-    chosen = candidates[best]
-    panel = dataclasses.replace(panel, selected=panel.takes.index(chosen),
-                                seed=panel.seed if keep_seed or chosen.seed is None else chosen.seed)
-    project = project.replace_panel(panel)
-    save_project(root, project)
-    return project
+
+    def choose(project: Project) -> Project:
+        panel = _current_panel(project, panel_id)
+        if panel is None:
+            raise ProjectError(f"Panel {panel_id!r} was deleted while its variations rendered.")
+        candidates = [t for t in panel.takes if t.file in wanted]
+        best = best_index(candidates, score)
+        if best is None:
+            raise StoryboardError(f"Panel {panel_id!r}: none of its {len(candidates)} new take(s) has a "
+                                  f"{METRICS[score].label} score"
+                                  + (" (the panel has no characters: use clip_t)" if not panel.characters and score != "clip_t"
+                                     else "") + "; the last one stays selected.")
+        chosen = candidates[best]
+        keep_seed = panel.seed_locked and panel.seed is not None
+        return project.replace_panel(dataclasses.replace(
+            panel, selected=panel.takes.index(chosen), seed=panel.seed if keep_seed or chosen.seed is None else chosen.seed))
+
+    return update_project(root, choose)
 
 
 def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
-                 steps: int | None, seed: int, context: RenderContext, keep_seed: bool = False,
-                 scorer: TakeScorer | None = None) -> tuple[Project, RenderResult]:
-    """Render one take, write it atomically, score it if asked, record and select it, and save story.yaml.
+                 steps: int | None, seed: int, context: RenderContext, variation: bool = False,
+                 scorer: TakeScorer | None = None) -> tuple[Take | None, RenderResult]:
+    """Render one take of `panel` (as it is in `project`, the current story) and record it (record_take).
 
-    A scoring failure never loses the take: it is logged and the take is kept without scores."""
+    Returns the take as recorded, or None when the panel was deleted while it rendered. A scoring failure
+    never loses the take: it is logged and the take is kept without scores."""
     request = build_request(root, project, panel, style, seed, size, steps)
     digest = request_digest(request, engine)
     result = engine.render(request, context)
     rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
     buffer = io.BytesIO()
     result.image.save(buffer, format="PNG")
-    try:
-        atomic_write(resolve_inside(root, rel), buffer.getvalue())
-    except OSError as exc:
-        raise ProjectError(f"Could not write the take for panel {panel.id!r} to {root / rel}: {exc.strerror}.") from exc
     take = Take(file=rel, seed=seed, engine=engine.name, inputs=digest)
+    if not record_take(root, panel.id, take, buffer.getvalue(), variation=variation):
+        return None, result
     if scorer is not None:
         try:
-            take = scorer(root, project, panel, take)
+            scored = scorer(root, project, panel, take)
         except StoryboardError as exc:
             log.warning("Panel %s: the take was not scored: %s", panel.id, exc)
-    panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=seed), take)
-    project = project.replace_panel(panel)
-    save_project(root, project)
+        else:
+            take = record_scores(root, panel.id, [scored]).get(take.file, scored)
     for warning in result.metadata.get("warnings", []):
         log.warning("Panel %s: %s", panel.id, warning)
-    return project, result
+    return take, result
+
+
+def record_take(root: Path, panel_id: str, take: Take, image: bytes, variation: bool = False) -> bool:
+    """Write a take's image and add it to the panel in the current story, selected; False if the panel is gone.
+
+    Under the project's lock: the story is read as it is now, so edits made while the take rendered stay.
+    The panel's seed becomes the take's, unless it is locked and this is a variation."""
+    root = Path(root)
+    with project_lock(root):
+        current = load_project(root)
+        panel = _current_panel(current, panel_id)
+        if panel is None:
+            log.warning("Panel %s was deleted while it rendered; its take was not kept.", panel_id)
+            return False
+        try:
+            atomic_write(resolve_inside(root, take.file), image)
+        except OSError as exc:
+            raise ProjectError(f"Could not write the take for panel {panel_id!r} to {root / take.file}: "
+                               f"{exc.strerror}.") from exc
+        keep_seed = variation and panel.seed_locked and panel.seed is not None
+        panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=take.seed), take)
+        save_project(root, current.replace_panel(panel))
+    return True
+
+
+def record_scores(root: Path, panel_id: str, scored: Iterable[Take]) -> dict[str, Take]:
+    """Put measured scores on the panel's takes of the same files in the current story; returns those takes."""
+    by_file = {t.file: t for t in scored}
+    recorded: dict[str, Take] = {}
+
+    def apply(project: Project) -> Project:
+        panel = _current_panel(project, panel_id)
+        if panel is None:
+            return project
+        takes = []
+        for take in panel.takes:
+            new = by_file.get(take.file)
+            if new is not None and take.inputs == new.inputs:
+                take = dataclasses.replace(take, scores=new.scores, scored=new.scored)
+                recorded[take.file] = take
+            takes.append(take)
+        return project.replace_panel(dataclasses.replace(panel, takes=tuple(takes)))
+
+    update_project(root, apply)
+    return recorded
 
 
 def _emit(callback: Callable[[PanelEvent], None] | None, event: PanelEvent) -> None:

@@ -42,6 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_render_side", 0, 1024, 0, 4096, "renders are scaled down to this longer side, in pixels (0: the page slot's size; 64 for quick tests)"),
     Setting("max_variations", 8, 4, 1, 16, "most variations one click renders"),
     Setting("gpu_seconds", 120, 120, 10, 600, "ZeroGPU time asked for one render call on a Space"),
+    Setting("max_story_mb", 8, 2, 1, 256, "largest story.yaml that is opened, in megabytes (400 panels take about 0.3)"),
 )
 
 
@@ -57,6 +58,7 @@ class Settings:
     max_render_side: int = 0
     max_variations: int = 8
     gpu_seconds: int = 120
+    max_story_mb: int = 8
     on_space: bool = False
 
 

@@ -7,9 +7,12 @@ Errors name the file, the line and the key or id, and say what to do.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import math
 import os
 import re
+import stat
 import shutil
 import tempfile
 import zipfile
@@ -164,6 +167,8 @@ class _Reader:
                 raise self.fail(
                     path + (key,), f"{key!r} in {what} must be {_article(kind)}, got {_kind(value)} {value!r}.{hint}"
                 )
+            if kind == NUMBER and not math.isfinite(value):
+                raise self.fail(path + (key,), f"{key!r} in {what} must be a finite number, got {value!r}.")
             out[key] = value
         for key in spec.values():
             if key.required and out.get(key.name) in (None, ""):
@@ -303,7 +308,8 @@ class _Reader:
         f = self.fields(data, path, "take", what)
         scores = f.get("scores", {})
         for name, value in scores.items():
-            if not isinstance(name, str) or not isinstance(value, (int, float)) or isinstance(value, bool):
+            if (not isinstance(name, str) or not isinstance(value, (int, float)) or isinstance(value, bool)
+                    or not math.isfinite(value)):
                 raise self.fail(path + ("scores", name), f"{what} score {name!r} must be a number, got {value!r}.")
         return Take(
             file=self.relpath(f["file"], path + ("file",), what),
@@ -382,59 +388,164 @@ def _article(kind: str) -> str:
     ]
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
-    """Map each key path (('panels', 0, 'prompt') ...) to its 1-based line."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, path + (i,), out)
+MAX_DEPTH = 32  # story.yaml nests 5 deep; anything far deeper is not a story
+
+
+def _line_map(root: yaml.Node, source: str) -> dict[tuple, int]:
+    """Map each key path (('panels', 0, 'prompt') ...) to its 1-based line, checking the tree on the way.
+
+    Refuses what story.yaml never needs and a hostile file uses to blow up: aliases (a node reached twice:
+    a few hundred bytes of nested aliases expand to billions of nodes), merge keys, duplicate keys (the
+    second would silently replace the first) and absurd nesting. Each node is visited once, iteratively.
+    """
+    out: dict[tuple, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        line = node.start_mark.line + 1
+        if id(node) in seen:
+            where = " > ".join(map(str, path)) or "the top"
+            raise ProjectError(f"{source}: {where} reuses the value written at line {line} through a YAML alias "
+                               "(*name), which story.yaml does not allow; write the value out in full instead.")
+        seen.add(id(node))
+        if len(path) > MAX_DEPTH:
+            raise ProjectError(f"{source}, line {line}: the file nests more than {MAX_DEPTH} levels deep; story.yaml "
+                               "needs 5. It is not a story file.")
+        out.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value
+                    if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
+                        raise ProjectError(f"{source}, line {key_line}: merge keys ('<<') are not allowed in story.yaml; "
+                                           "write the keys out in full.")
+                    if key in first:
+                        raise ProjectError(f"{source}, lines {first[key]} and {key_line}: the key {key!r} appears twice "
+                                           "in the same mapping, and the second would silently replace the first. "
+                                           "Merge them into one or remove one.")
+                    first[key] = key_line
+                else:
+                    if id(key_node) in seen:
+                        raise ProjectError(f"{source}, line {key_line}: this uses a YAML alias (*name) as a key, which "
+                                           "story.yaml does not allow.")
+                    seen.add(id(key_node))
+                    key = f"(a {type(key_node).__name__.removesuffix('Node').lower()} as a key, line {key_line})"
+                out[path + (key,)] = key_line
+                stack.append((value_node, path + (key,)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (i,)) for i, item in enumerate(node.value))
     return out
 
 
-def parse_story(text: str, source: str = STORY_FILE) -> Project:
-    """Parse story.yaml text into a Project; ProjectError names the source and line of any problem."""
-    try:
-        data = yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader, like yaml.safe_load
-        node = yaml.compose(text, Loader=SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+def _yaml_error(exc: yaml.YAMLError, source: str) -> ProjectError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProjectError(
+        return ProjectError(
             f"{source}{line}: this is not valid YAML ({exc.problem or exc.context}). "
             "Check indentation and quotes on that line (text with ':' or '#' needs quotes)."
-        ) from None
+        )
+    return ProjectError(f"{source}: this is not valid YAML ({exc}).")
+
+
+def parse_story(text: str, source: str = STORY_FILE) -> Project:
+    """Parse story.yaml text into a Project; ProjectError names the source and line of any problem.
+
+    The text is composed once into nodes, checked (see _line_map), and only then turned into data."""
+    limit = max_story_bytes()
+    if len(text) > limit:
+        raise _too_large(source, len(text.encode("utf-8")), limit)
+    loader = SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ProjectError(f"{source} is empty; it needs at least 'schema: {SCHEMA_VERSION}' and a title.")
+        lines = _line_map(node, source)
+        data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ProjectError(f"{source}: this is not valid YAML ({exc}).") from None
+        raise _yaml_error(exc, source) from None
+    except RecursionError:  # only the pure-Python loader recurses; libyaml stops at 1000 levels itself
+        raise ProjectError(f"{source}: the file nests too deeply to be a story file.") from None
+    finally:
+        loader.dispose()
     if data is None:
         raise ProjectError(f"{source} is empty; it needs at least 'schema: {SCHEMA_VERSION}' and a title.")
-    return _Reader(source, _line_map(node) if node is not None else {}).project(data)
+    return _Reader(source, lines).project(data)
+
+
+def max_story_bytes() -> int:
+    """The largest story.yaml that is opened (the setting STORYBOARD_MAX_STORY_MB)."""
+    from storyboard.settings import load_settings
+
+    return load_settings().max_story_mb * 1024 * 1024
+
+
+def _too_large(source: str, size: int, limit: int) -> ProjectError:
+    return ProjectError(
+        f"{source} is {size / 1024 / 1024:.1f} MB; story files larger than {limit // 1024 // 1024} MB are not opened "
+        "(a 400-panel story takes about 0.3 MB). If it really is yours, raise STORYBOARD_MAX_STORY_MB; otherwise "
+        "it is not a story file."
+    )
+
+
+def project_folder(path: Path | str) -> Path:
+    """The project folder for a path that names it or its story.yaml."""
+    path = Path(path)
+    if path.name == STORY_FILE and path.is_file():
+        return path.parent
+    return path
+
+
+# Parsed stories by (folder, sha256 of the text): a re-read of an unchanged story costs one read and one hash.
+_parsed: dict[tuple[str, str], Project] = {}
+_PARSED_MAX = 64
 
 
 def load_project(root: Path | str) -> Project:
-    """Read `root/story.yaml`; every referenced path is checked to stay inside `root`."""
-    root = Path(root)
+    """Read `root/story.yaml` (or `root` itself when it is the story.yaml); every path is checked to stay inside."""
+    root = project_folder(root)
     story = root / STORY_FILE
-    if not story.is_file():
-        if root.is_file() and root.name == STORY_FILE:
-            return load_project(root.parent)
+    try:
+        info = story.stat()
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise ProjectError(
             f"{root} is not a project folder: there is no {STORY_FILE} in it. "
             "Create one with 'python -m storyboard new DIR' or point at the folder that holds story.yaml."
         )
+    limit = max_story_bytes()
+    if info.st_size > limit:
+        raise _too_large(str(story), info.st_size, limit)
     try:
-        text = story.read_text(encoding="utf-8")
+        with open(story, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise ProjectError(f"Could not read {story}: {exc.strerror or exc}.") from None
+    if len(raw) > limit:
+        raise _too_large(str(story), len(raw), limit)
+    key = (os.path.realpath(root), hashlib.sha256(raw).hexdigest())
+    cached = _parsed.get(key)
+    if cached is not None:
+        return cached
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ProjectError(f"{story} is not UTF-8 text; save it as UTF-8.") from None
     project = parse_story(text, source=str(story))
     for rel in project_paths(project):
         resolve_inside(root, rel)  # catches symlinks that lead outside
+    _remember(key, project)
     return project
+
+
+def _remember(key: tuple[str, str], project: Project) -> None:
+    if len(_parsed) >= _PARSED_MAX:
+        _parsed.pop(next(iter(_parsed)))
+    _parsed[key] = project
 
 
 def project_paths(project: Project) -> list[str]:
@@ -528,17 +639,27 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_project(root: Path | str, project: Project) -> None:
-    """Validate and atomically write `root/story.yaml`; a project that would not load again is refused."""
+    """Validate and atomically write `root/story.yaml`; a project that would not load again is refused.
+
+    Only the project's one writer saves: the caller holds storyboard.store.project_lock and built `project`
+    from the story it read under that lock (see storyboard.store.update_project)."""
+    from storyboard.store import holds_lock
+
     root = Path(root)
+    if not holds_lock(root):
+        raise RuntimeError(f"save_project({root}) without the project's lock: a change must re-read the story under "
+                           "storyboard.store.project_lock and save under it, or it may overwrite another change.")
     text = dump_story(project)
     parse_story(text, source=f"{root / STORY_FILE} (about to be saved)")  # never write what we cannot read back
+    data = text.encode("utf-8")
     try:
-        atomic_write(root / STORY_FILE, text.encode("utf-8"))
+        atomic_write(root / STORY_FILE, data)
     except OSError as exc:
         raise ProjectError(
             f"Could not save {root / STORY_FILE}: {exc.strerror or exc}. The previous version is unchanged; "
             "check that the folder is writable and the disk has room."
         ) from exc
+    _remember((os.path.realpath(root), hashlib.sha256(data).hexdigest()), project)
 
 
 def new_project(root: Path | str, title: str | None = None, style: str = Project.style) -> Project:
@@ -551,7 +672,10 @@ def new_project(root: Path | str, title: str | None = None, style: str = Project
     project = Project(title=title or root.name.replace("-", " ").replace("_", " ").strip().title() or "Untitled", style=style)
     for sub in ("cast", "poses", "renders"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    save_project(root, project)
+    from storyboard.store import project_lock
+
+    with project_lock(root):
+        save_project(root, project)
     return project
 
 
@@ -559,7 +683,7 @@ def new_project(root: Path | str, title: str | None = None, style: str = Project
 
 ZIP_MAX_BYTES = 4 * 1024**3
 ZIP_MAX_ENTRIES = 20_000
-_SKIP_IN_ZIP = {"__pycache__", ".DS_Store", ".cache"}  # .cache: encodings, rebuilt on demand
+_SKIP_IN_ZIP = {"__pycache__", ".DS_Store", ".cache", ".story.lock"}  # .cache: encodings, rebuilt on demand
 
 
 def export_zip(root: Path | str, dest: Path | str) -> Path:

@@ -26,6 +26,15 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of the project and its bytes: 'nothing changed' means this is equal before and after.
+
+    The lock file is left out: taking the project's lock is not a change."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".story.lock"}
+
+
 STORY = textwrap.dedent(
     """\
     schema: 1

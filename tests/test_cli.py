@@ -219,14 +219,13 @@ def test_project_style_overrides_apply_and_make_panels_stale(project_dir: Path) 
 
     from storyboard.engines.draft import DraftEngine
     from storyboard.render import build_request, project_style, render_project, stale_panels
-    from storyboard.storyfile import save_project
+    from storyboard.store import update_project
 
     engine = DraftEngine()
     project = render_project(project_dir, load_project(project_dir), engine)
     assert stale_panels(project_dir, project, engine) == set()
-    project = dataclasses.replace(project, style_overrides=(("steps", 40), ("ip_adapter_scale", 1.1)))
-    save_project(project_dir, project)
-    project = load_project(project_dir)
+    project = update_project(project_dir, lambda current: dataclasses.replace(
+        current, style_overrides=(("steps", 40), ("ip_adapter_scale", 1.1))))
     style = project_style(project)
     assert style.sampler.steps == 40 and style.sampler.ip_adapter_scale == 1.1 and style.sampler.guidance == 7.0
     request = build_request(project_dir, project, project.panel("p1"), style, 1)

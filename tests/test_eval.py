@@ -22,7 +22,7 @@ from tiny_models.folder import build_tiny_models_dir, mark_faces  # noqa: E402
 
 from storyboard.cli import main  # noqa: E402
 from storyboard.eval import DEFAULT_PROMPTS, PER_IMAGE_FIELDS, read_prompts  # noqa: E402
-from storyboard.metrics import FACE_SIM, pick_best  # noqa: E402
+from storyboard.scores import FACE_SIM, pick_best
 from storyboard.storyfile import load_project  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")

@@ -24,7 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storyboard.cli import main  # noqa: E402
 from storyboard.engines import CharacterRef, RenderResult  # noqa: E402
 from storyboard.errors import StoryboardError  # noqa: E402
-from storyboard.metrics import (  # noqa: E402
+from storyboard.metrics import match_faces, score_project  # noqa: E402
+from storyboard.scores import (  # noqa: E402
     CLIP_I,
     CLIP_T,
     FACE_SIM,
@@ -34,12 +35,11 @@ from storyboard.metrics import (  # noqa: E402
     drift_flags,
     format_scores,
     make_thresholds,
-    match_faces,
     metric_scores,
     pick_best,
-    score_project,
 )
 from storyboard.model import Take  # noqa: E402
+from storyboard.store import project_lock  # noqa: E402
 from storyboard.storyfile import load_project, save_project  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
@@ -311,7 +311,8 @@ def test_scores_are_cached_in_story_yaml_and_a_changed_take_is_measured_again(sc
     first = scorer.score_take(root, project, panel, panel.takes[0])
     assert first.score(FACE_SIM) == pytest.approx(1.0, abs=1e-4) and first.scored is not None
     project = project.replace_panel(dataclasses.replace(panel, takes=(first,) + panel.takes[1:]))
-    save_project(root, project)
+    with project_lock(root):
+        save_project(root, project)
     project = load_project(root)  # through story.yaml
     stored = project.panel("p1").takes[0]
     assert stored.scored == first.scored
@@ -454,7 +455,8 @@ def test_export_appendix_lists_scores_and_flags_as_text(scored_project: Path) ->
     p2 = dataclasses.replace(p2, takes=(dataclasses.replace(p2.takes[0], scores=(
         (FACE_SIM, 0.5), (CLIP_I, 0.7), (CLIP_T, 12.5), ("faces", 2.0), ("face_sim.mia", 0.8), ("face_sim.leo", 0.2),
         ("clip_i.mia", 0.72), ("clip_i.leo", 0.68))),))
-    save_project(root, dataclasses.replace(project, panels=(p1, p2, p3)))
+    with project_lock(root):
+        save_project(root, dataclasses.replace(project, panels=(p1, p2, p3)))
 
     plain, appendix = root / "plain.pdf", root / "appendix.pdf"
     assert main(["export", str(root), "-o", str(plain), "--no-render"]) == 0

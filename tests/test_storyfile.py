@@ -12,6 +12,7 @@ import pytest
 from conftest import STORY, write_project
 from storyboard.errors import ProjectError
 from storyboard.model import Balloon, Character, PageSettings, Panel, Project, Take
+from storyboard.store import project_lock
 from storyboard.storyfile import dump_story, export_zip, import_zip, load_project, new_project, parse_story, save_project
 
 FULL = Project(
@@ -42,7 +43,8 @@ FULL = Project(
 
 
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
-    save_project(tmp_path, FULL)
+    with project_lock(tmp_path):
+        save_project(tmp_path, FULL)
     assert load_project(tmp_path) == FULL
     assert parse_story(dump_story(FULL)) == FULL
 
@@ -149,7 +151,8 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(project_dir: Path, mo
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(ProjectError, match="previous version is unchanged"):
-        save_project(project_dir, changed)
+        with project_lock(project_dir):
+            save_project(project_dir, changed)
     assert (project_dir / "story.yaml").read_bytes() == before
     assert not [p for p in project_dir.iterdir() if p.name.endswith(".tmp")], "temp file left behind"
 
@@ -163,7 +166,8 @@ def test_atomic_save_survives_a_crash_mid_write(project_dir: Path, monkeypatch: 
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
-        save_project(project_dir, dataclasses.replace(load_project(project_dir), title="Half"))
+        with project_lock(project_dir):
+            save_project(project_dir, dataclasses.replace(load_project(project_dir), title="Half"))
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert (project_dir / "story.yaml").read_bytes() == before
     assert load_project(project_dir).title == "Test Story"
@@ -173,7 +177,8 @@ def test_save_refuses_an_invalid_project(project_dir: Path) -> None:
     project = load_project(project_dir)
     bad = project.replace_panel(dataclasses.replace(project.panel("p1"), characters=("nobody",)))
     with pytest.raises(ProjectError, match="nobody"):
-        save_project(project_dir, bad)
+        with project_lock(project_dir):
+            save_project(project_dir, bad)
     assert load_project(project_dir) == project
 
 

@@ -15,13 +15,9 @@ from storyboard.engines.draft import DraftEngine
 from storyboard.errors import RenderCancelled, StoryboardError
 from storyboard.settings import SettingsError, load_settings
 from storyboard.storyfile import load_project
+from conftest import snapshot
 
 SETTINGS = load_settings({})
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of the project and its bytes: 'nothing changed' means this is equal before and after."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import gradio as gr
 
 from storyboard import studio
 from storyboard.errors import RenderCancelled
-from storyboard.metrics import drift_flags, format_scores, metric_scores
+from storyboard.scores import drift_flags, format_scores, metric_scores
 from storyboard.paths import resolve_inside
 from storyboard.render import fill_prompt
 from storyboard.storyfile import load_project

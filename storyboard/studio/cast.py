@@ -1,0 +1,368 @@
+"""The cast: add, change and remove characters; photos, masks and outfits; the face check."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from storyboard.engines import CharacterRef, Engine
+from storyboard.errors import EngineError, EngineUnavailable, ProjectError
+from storyboard.model import (
+    Character,
+    Project,
+    next_color,
+)
+from storyboard.model import COLOR_PATTERN
+from storyboard.paths import resolve_inside
+from storyboard.settings import Settings
+from storyboard.storyfile import PLACEHOLDER, atomic_write, load_project, save_project
+
+from storyboard.store import project_lock
+from storyboard.studio.common import IMAGE_FORMATS, StudioError, ImageUploadError, slug, _unique, _character, _remove_unreferenced
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- images
+
+
+def import_image(src: str | Path, root: Path, rel_stem: str, settings: Settings, what: str = "photo",
+                 mode: str = "RGB") -> tuple[str, list[str]]:
+    """Copy an uploaded image into the project as PNG (EXIF rotation applied, scaled down if huge).
+
+    Returns the project-relative path and notes for the user. ImageUploadError says what is wrong.
+    """
+    src = Path(src)
+    name = src.name
+    try:
+        size_mb = src.stat().st_size / 1e6
+    except OSError:
+        raise ImageUploadError(f"The {what} {name} could not be read; upload it again.") from None
+    if size_mb > settings.max_upload_mb:
+        raise ImageUploadError(f"The {what} {name} is {size_mb:.0f} MB; the limit is {settings.max_upload_mb} MB. "
+                               "Save it smaller (e.g. as JPEG) and upload it again.")
+    try:
+        with Image.open(src) as image:
+            width, height = image.size
+            if width * height > settings.max_image_megapixels * 1e6:
+                raise ImageUploadError(
+                    f"The {what} {name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); the limit is "
+                    f"{settings.max_image_megapixels} megapixels. Scale it down and upload it again.")
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+    except ImageUploadError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageUploadError(f"The {what} {name} is far too large to open safely; scale it down and upload it again.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({exc})"
+        raise ImageUploadError(f"The {what} {name} is not an image this app can read{detail}. "
+                               f"Upload a {IMAGE_FORMATS} file.") from None
+    notes: list[str] = []
+    if mode == "RGB" and upright.mode in ("RGBA", "LA", "P"):
+        rgba = upright.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        upright = flat
+    upright = upright.convert(mode)
+    longest = max(upright.size)
+    if longest > settings.max_reference_side:
+        before = upright.size
+        upright.thumbnail((settings.max_reference_side, settings.max_reference_side), Image.Resampling.LANCZOS)
+        notes.append(f"The {what} was {before[0]}x{before[1]} pixels; it was scaled down to "
+                     f"{upright.size[0]}x{upright.size[1]} (enough for the face and the character).")
+    buffer = io.BytesIO()
+    upright.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    rel = f"{rel_stem}-{secrets.token_hex(3)}.png"
+    atomic_write(resolve_inside(root, rel), data)
+    return rel, notes
+
+
+# ---------------------------------------------------------------- cast
+
+
+def add_character(root: Path | str, name: str, photo: str | Path | None, settings: Settings, description: str = "",
+                  color: str | None = None, mask: str | Path | None = None, outfit: str | Path | None = None) -> tuple[Project, str, list[str]]:
+    """Add a cast member with a reference photo; returns the project, the new id and notes (e.g. scaled down)."""
+    root = Path(root)
+    with project_lock(root):
+        project = load_project(root)
+        name = (name or "").strip()
+        # 1. Check the request.
+        if not name:
+            raise StudioError("Give the character a name (e.g. Mia) before adding them.")
+        if len(name) > 60:
+            raise StudioError(f"The name {name[:20]!r}... is {len(name)} characters long; keep it under 60.")
+        if any(c.name.lower() == name.lower() for c in project.cast):
+            raise StudioError(f"There is already a character called {name}; give this one another name.")
+        if len(project.cast) >= settings.max_cast:
+            raise StudioError(f"The cast is full ({settings.max_cast} characters); remove one before adding another.")
+        if photo is None or str(photo) == "":
+            raise StudioError(f"Upload a reference photo of {name} ({IMAGE_FORMATS}); a clear, front-facing one works best.")
+        color = _check_color(color) if color else next_color(project.cast)
+        cid = _unique(slug(name, "character"), {c.id for c in project.cast})
+        # 2. Write the images, then the story; remove the images if anything fails.
+        written: list[str] = []
+        try:
+            reference, notes = import_image(photo, root, f"cast/{cid}", settings, f"photo of {name}")
+            written.append(reference)
+            mask_rel = outfit_rel = None
+            if mask:
+                mask_rel, more = import_image(mask, root, f"cast/{cid}_mask", settings, f"mask of {name}", mode="L")
+                written.append(mask_rel)
+                notes += more
+            if outfit:
+                outfit_rel, more = import_image(outfit, root, f"cast/{cid}_outfit", settings, f"outfit image of {name}")
+                written.append(outfit_rel)
+                notes += more
+            member = Character(id=cid, name=name, reference=reference, mask=mask_rel, outfit=outfit_rel,
+                               description=(description or "").strip(), color=color)
+            project = dataclasses.replace(project, cast=project.cast + (member,))
+            save_project(root, project)
+        except BaseException:
+            for rel in written:
+                resolve_inside(root, rel).unlink(missing_ok=True)
+            raise
+        return project, cid, notes
+
+
+def _check_color(color: str) -> str:
+    color = (color or "").strip()
+    if color.startswith("rgb"):  # some colour pickers answer rgb(r, g, b) or rgba(...)
+        numbers = [float(v) for v in re.findall(r"[\d.]+", color)[:3]]
+        if len(numbers) == 3:
+            color = "#" + "".join(f"{round(v):02x}" for v in numbers)
+    if not COLOR_PATTERN.match(color):
+        raise StudioError(f"The colour {color!r} is not a colour like #e4572e; pick one with the colour picker.")
+    return color.lower()
+
+
+def update_character(root: Path | str, character_id: str, settings: Settings, *, name: str | None = None,
+                     description: str | None = None, color: str | None = None, photo: str | Path | None = None,
+                     mask: str | Path | None = None, outfit: str | Path | None = None,
+                     clear_mask: bool = False, clear_outfit: bool = False) -> tuple[Project, list[str]]:
+    """Change a cast member; only the fields given change. New images replace the old ones."""
+    root = Path(root)
+    with project_lock(root):
+        project = load_project(root)
+        member = _character(project, character_id)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            name = name.strip()
+            if not name:
+                raise StudioError("The name is empty; every character needs a name.")
+            if any(c.name.lower() == name.lower() and c.id != character_id for c in project.cast):
+                raise StudioError(f"There is already a character called {name}; choose another name.")
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description.strip()
+        if color:
+            changes["color"] = _check_color(color)
+        written: list[str] = []
+        notes: list[str] = []
+        old = [member.reference, member.mask, member.outfit]
+        try:
+            if photo:
+                changes["reference"], more = import_image(photo, root, f"cast/{member.id}", settings, f"photo of {member.name}")
+                written.append(changes["reference"])
+                notes += more
+            if mask:
+                changes["mask"], more = import_image(mask, root, f"cast/{member.id}_mask", settings, f"mask of {member.name}", mode="L")
+                written.append(changes["mask"])
+                notes += more
+            elif clear_mask:
+                changes["mask"] = None
+            if outfit:
+                changes["outfit"], more = import_image(outfit, root, f"cast/{member.id}_outfit", settings, f"outfit of {member.name}")
+                written.append(changes["outfit"])
+                notes += more
+            elif clear_outfit:
+                changes["outfit"] = None
+            updated = dataclasses.replace(member, **changes)
+            project = dataclasses.replace(project, cast=tuple(updated if c.id == character_id else c for c in project.cast))
+            save_project(root, project)
+        except BaseException:
+            for rel in written:
+                resolve_inside(root, rel).unlink(missing_ok=True)
+            raise
+        _remove_unreferenced(root, project, [r for r in old if r and r.startswith("cast/")])
+        return project, notes
+
+
+def mask_from_layers(layers: Sequence[Any], size: tuple[int, int]) -> Image.Image | None:
+    """A white-on-black L-mode mask of `size` (width, height) from painted layers, or None if nothing is painted.
+
+    A layer is a PIL image or a numpy array (H x W x 4 RGBA, or H x W); a pixel is painted where its alpha
+    (or, without alpha, its value) is not zero. Layers of another size are scaled to `size` first.
+    """
+    import numpy as np
+
+    mask = np.zeros((size[1], size[0]), dtype=bool)
+    for layer in layers:
+        if layer is None:
+            continue
+        if isinstance(layer, Image.Image):
+            image = layer
+        else:
+            array = np.asarray(layer)
+            if array.ndim == 3 and array.shape[2] == 4:
+                image = Image.fromarray(array[:, :, 3].astype(np.uint8), "L")
+            elif array.ndim == 3:
+                image = Image.fromarray(array.max(axis=2).astype(np.uint8), "L")
+            elif array.ndim == 2:
+                image = Image.fromarray(array.astype(np.uint8), "L")
+            else:
+                raise StudioError(f"A painted layer of shape {array.shape} is not an image; paint the mask again.")
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA").getchannel("A")
+        elif image.mode != "L":
+            image = image.convert("L")
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.NEAREST)
+        mask |= np.asarray(image) > 0
+    if not mask.any():
+        return None
+    return Image.fromarray(mask.astype(np.uint8) * 255, "L")
+
+
+def set_painted_mask(root: Path | str, character_id: str, layers: Sequence[Any]) -> Project:
+    """Make the painted layers the character's mask (white = character), at the size of their reference photo."""
+    root = Path(root)
+    with project_lock(root):
+        project = load_project(root)
+        member = _character(project, character_id)
+        with Image.open(resolve_inside(root, member.reference)) as photo:
+            size = photo.size
+        mask = mask_from_layers(layers, size)
+        if mask is None:
+            raise StudioError(f"Nothing is painted yet: brush over {member.name} in the photo (the painted part becomes "
+                              "the mask), then save it.")
+        buffer = io.BytesIO()
+        mask.save(buffer, format="PNG")
+        rel = f"cast/{member.id}_mask-{secrets.token_hex(3)}.png"
+        atomic_write(resolve_inside(root, rel), buffer.getvalue())
+        try:
+            updated = dataclasses.replace(member, mask=rel)
+            project = dataclasses.replace(project, cast=tuple(updated if c.id == character_id else c for c in project.cast))
+            save_project(root, project)
+        except BaseException:
+            resolve_inside(root, rel).unlink(missing_ok=True)
+            raise
+        _remove_unreferenced(root, project, [member.mask])
+        return project
+
+
+def clear_mask(root: Path | str, character_id: str) -> Project:
+    """Remove a character's mask (StoryMaker then finds the character in the photo itself)."""
+    root = Path(root)
+    with project_lock(root):
+        project = load_project(root)
+        member = _character(project, character_id)
+        if member.mask is None:
+            return project
+        project = dataclasses.replace(project, cast=tuple(dataclasses.replace(c, mask=None) if c.id == character_id else c
+                                                          for c in project.cast))
+        save_project(root, project)
+        _remove_unreferenced(root, project, [member.mask])
+        return project
+
+
+def mask_layer(root: Path | str, character_id: str, color: tuple[int, int, int] = (249, 115, 22)) -> Image.Image | None:
+    """The character's mask as a paint layer (RGBA: `color` where the mask is white, clear elsewhere), or None."""
+    root = Path(root)
+    member = _character(load_project(root), character_id)
+    if not member.mask:
+        return None
+    try:
+        with Image.open(resolve_inside(root, member.mask)) as image:
+            alpha = image.convert("L")
+        with Image.open(resolve_inside(root, member.reference)) as photo:
+            size = photo.size
+    except (OSError, UnidentifiedImageError, ProjectError) as exc:
+        log.warning("Mask of %s: %s", character_id, exc)
+        return None
+    if alpha.size != size:
+        alpha = alpha.resize(size, Image.Resampling.NEAREST)
+    layer = Image.new("RGBA", size, (*color, 0))
+    layer.putalpha(alpha.point(lambda v: 255 if v > 127 else 0))
+    return layer
+
+
+def remove_character(root: Path | str, character_id: str) -> Project:
+    """Remove a cast member; panels lose them (their balloons become off-panel, prompts keep the name as text)."""
+    root = Path(root)
+    with project_lock(root):
+        project = load_project(root)
+        member = _character(project, character_id)
+        panels = []
+        for panel in project.panels:
+            prompt = PLACEHOLDER.sub(lambda m: member.name if m.group(1) == member.id else m.group(0), panel.prompt)
+            balloons = tuple(dataclasses.replace(b, speaker=None) if b.speaker == member.id else b for b in panel.balloons)
+            panels.append(dataclasses.replace(panel, prompt=prompt, balloons=balloons,
+                                              characters=tuple(c for c in panel.characters if c != member.id)))
+        project = dataclasses.replace(project, cast=tuple(c for c in project.cast if c.id != character_id), panels=tuple(panels))
+        save_project(root, project)
+        _remove_unreferenced(root, project, [member.reference, member.mask, member.outfit])
+        return project
+
+
+@dataclass(frozen=True)
+class FaceCheck:
+    """What the face check found in a reference photo."""
+
+    status: str  # "found", "none" (no face) or "unavailable" (no face model here)
+    message: str
+    box: tuple[float, float, float, float] | None = None
+
+
+def face_check(root: Path | str, character_id: str, engine: Engine) -> FaceCheck:
+    """Look for the face StoryMaker will use in a cast member's photo (needs the engine's face model)."""
+    root = Path(root)
+    project = load_project(root)
+    member = _character(project, character_id)
+    encoder = getattr(engine, "encoder", None)
+    if encoder is None and getattr(engine, "name", "") != "draft":
+        return FaceCheck("unavailable",
+                         f"The face check needs the face model, which loads with StoryMaker's models on the first render "
+                         f"(or with Load models at the top). Then save {member.name} again to check the photo.")
+    if encoder is None:
+        return FaceCheck("unavailable",
+                         f"The face check needs the face model (insightface buffalo_l), which draft mode does not load. "
+                         f"Draft mode draws {member.name} as a stick figure and needs no face; for StoryMaker renders, "
+                         "use a clear, front-facing photo and start the app with its models (see the banner).")
+    ref = CharacterRef(id=member.id, name=member.name, color=member.color, description=member.description,
+                       reference=resolve_inside(root, member.reference))
+    try:
+        encoding = encoder.encode(ref, face_only=True)
+    except EngineUnavailable as exc:
+        return FaceCheck("unavailable", f"The face check could not run: {exc}")
+    except EngineError as exc:
+        return FaceCheck("none", str(exc))
+    notes = " ".join(encoding.warnings)
+    return FaceCheck("found", f"Face found in the photo of {member.name}. {notes}".strip(), tuple(encoding.face_box))
+
+
+def face_preview(root: Path | str, character_id: str, check: FaceCheck | None = None, max_side: int = 640) -> Image.Image:
+    """The cast member's photo (scaled) with the detected face box drawn on it."""
+    root = Path(root)
+    member = _character(load_project(root), character_id)
+    with Image.open(resolve_inside(root, member.reference)) as image:
+        photo = image.convert("RGB")
+    scale = min(1.0, max_side / max(photo.size))
+    if scale < 1:
+        photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+    if check is not None and check.box is not None:
+        x0, y0, x1, y1 = (v * scale for v in check.box)
+        draw = ImageDraw.Draw(photo)
+        width = max(2, round(max(photo.size) / 160))
+        draw.rectangle((x0, y0, x1, y1), outline=member.color, width=width)
+    return photo

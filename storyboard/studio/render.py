@@ -1,0 +1,124 @@
+"""Rendering from the studio: panel states, one panel at a time with progress, and per-session Stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from storyboard.engines import Engine, RenderContext
+from storyboard.errors import StoryboardError
+from storyboard.model import (
+    Project,
+)
+from storyboard.render import RenderOptions, render_project, render_variations, stale_panels
+from storyboard.settings import Settings
+from storyboard.storyfile import load_project
+
+from storyboard.studio.common import _check_renderable, StudioError, _panel
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class RenderUpdate:
+    """One step of a render run, for a UI to show: progress, and the panel just finished."""
+
+    done: int
+    total: int
+    panel_id: str | None
+    message: str
+    project: Project
+
+
+def render_options(settings: Settings, steps: int | None = None) -> RenderOptions:
+    """RenderOptions within the app's limits (renders shrink to max_render_side on a Space)."""
+    return RenderOptions(steps=steps or None, max_side=settings.max_render_side or None)
+
+
+def panel_states(root: Path | str, project: Project, engine: Engine, settings: Settings) -> dict[str, str]:
+    """Each panel's state: 'none' (not rendered), 'stale' (inputs changed) or 'current'."""
+    root = Path(root)
+    try:
+        stale = stale_panels(root, project, engine, render_options(settings))
+    except StoryboardError as exc:
+        log.warning("Cannot tell stale panels: %s", exc)
+        stale = {p.id for p in project.panels}
+    return {p.id: "none" if p.selected_take is None else "stale" if p.id in stale else "current" for p in project.panels}
+
+
+
+def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str = "stale", panel_id: str | None = None,
+                count: int = 1, context: RenderContext | None = None,
+                on_step: Callable[[str, int, int], None] | None = None) -> Iterator[RenderUpdate]:
+    """Render panels one at a time and yield after each, so a UI can show them as they finish.
+
+    `which`: 'stale' (every panel whose inputs changed), 'all', 'panel' (one panel, again) or
+    'variations' (`count` new takes of one panel). `on_step(panel_id, step, total)` reports engine steps.
+    RenderCancelled propagates when the context is cancelled; panels finished before that are kept.
+    """
+    root = Path(root)
+    project = load_project(root)
+    options = render_options(settings)
+    if which in ("panel", "variations"):
+        _panel(project, panel_id or "", root)
+        targets = [panel_id] * (count if which == "variations" else 1)
+        if which == "variations" and not 1 <= count <= settings.max_variations:
+            raise StudioError(f"Ask for 1 to {settings.max_variations} variations, not {count}.")
+    elif which == "stale":
+        stale = stale_panels(root, project, engine, options)
+        targets = [p.id for p in project.panels if p.id in stale]
+    elif which == "all":
+        targets = [p.id for p in project.panels]
+    else:
+        raise StudioError(f"Unknown render choice {which!r}; use stale, all, panel or variations.")
+    _check_renderable(project, targets)
+    total = len(targets)
+    if not total:
+        yield RenderUpdate(0, 0, None, "Every panel is up to date; nothing to render.", project)
+        return
+    context = context or RenderContext()
+    for done, pid in enumerate(targets):
+        started = time.perf_counter()
+
+        def progress(step: int, steps: int, pid: str = pid) -> None:
+            if on_step is not None:
+                on_step(pid, step, steps)
+
+        step_context = RenderContext(on_progress=progress, cancel_event=context.cancel_event)
+        project = load_project(root)
+        if which == "variations":
+            project = render_variations(root, project, engine, pid, 1, context=step_context, options=options)
+        else:
+            project = render_project(root, project, engine, [pid], force=True, context=step_context, options=options)
+        seconds = time.perf_counter() - started
+        yield RenderUpdate(done + 1, total, pid, f"Panel {pid} rendered ({done + 1} of {total}, {seconds:.1f} s).", project)
+
+
+# ---------------------------------------------------------------- per-session cancel
+
+
+class CancelRegistry:
+    """One cancel flag per session, so Stop in one browser never stops another's render."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def event(self, key: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(key, threading.Event())
+
+    def fresh(self, key: str) -> threading.Event:
+        """The session's flag, cleared for a new run."""
+        event = self.event(key)
+        event.clear()
+        return event
+
+    def cancel(self, key: str) -> None:
+        self.event(key).set()
