@@ -415,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     args = build_parser().parse_args(argv)
     args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    if getattr(args, "project", None):  # every command takes the folder or its story.yaml, as the help says
+        from storyboard.storyfile import project_folder
+
+        args.project = str(project_folder(args.project))
     _configure_logging(args.debug, args.quiet)
     try:
         return args.func(args)
