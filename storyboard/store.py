@@ -106,6 +106,14 @@ def _busy(root: Path | str, timeout: float) -> ProjectBusy:
                        f"{timeout:.0f} s); nothing was changed. Try again in a moment.")
 
 
+def recover(root: Path | str) -> list[Path]:
+    """Open a project for work: under its lock, remove what an interrupted save left behind; returns those files."""
+    key = project_key(root)
+    _swept.add(key)  # the sweep below is this process's first one too
+    with project_lock(root):
+        return sweep_temp_files(Path(key))
+
+
 def sweep_temp_files(root: Path) -> list[Path]:
     """Remove what a crash during a save left behind (`.NAME.xxxx.tmp` beside story.yaml, takes, photos, poses).
 

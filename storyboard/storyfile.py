@@ -512,7 +512,10 @@ def load_project(root: Path | str) -> Project:
         info = story.stat()
     except OSError:
         info = None
-    if info is None or not stat.S_ISREG(info.st_mode):
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise ProjectError(f"{story} is not a regular file (a folder, pipe or device?); a project's {STORY_FILE} "
+                           "must be a plain text file. Replace it with the real story.yaml.")
+    if info is None:
         raise ProjectError(
             f"{root} is not a project folder: there is no {STORY_FILE} in it. "
             "Create one with 'python -m storyboard new DIR' or point at the folder that holds story.yaml."

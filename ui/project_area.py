@@ -83,7 +83,7 @@ def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Ar
         folder = ctx.session_dir(session_value, request)
         if not name:
             raise ProjectError("Pick one of your projects in the list first.")
-        return str(studio.check_inside(folder, folder / Path(name).name)), str(folder)
+        return str(studio.open_project(folder, name)), str(folder)
 
     @user_errors
     def import_zip(upload_value: Any, session_value: str, request: gr.Request) -> tuple[str, str, None]:

@@ -23,6 +23,7 @@ from storyboard.studio.project import (
     export_project_zip,
     list_projects,
     check_inside,
+    open_project,
     set_title,
 )
 from storyboard.studio.cast import (
@@ -90,6 +91,7 @@ __all__ = [
     "export_project_zip",
     "list_projects",
     "check_inside",
+    "open_project",
     "set_title",
     "import_image",
     "add_character",

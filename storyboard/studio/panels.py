@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import json
 import logging
 import re
@@ -53,7 +54,7 @@ def _check_panel(project: Project, panel: Panel) -> None:
         raise StudioError(f"Panel {panel.id}: {panel.shot!r} is not a shot type; pick one of {', '.join(SHOT_TYPES)}.")
     if panel.seed is not None and not 0 <= panel.seed <= MAX_SEED:
         raise StudioError(f"Panel {panel.id}: the seed must be a whole number from 0 to {MAX_SEED}, got {panel.seed}.")
-    if panel.duration is not None and panel.duration <= 0:
+    if panel.duration is not None and not 0 < panel.duration < math.inf:  # NaN fails this too
         raise StudioError(f"Panel {panel.id}: the duration must be a positive number of seconds, got {panel.duration:g}.")
 
 

@@ -16,7 +16,7 @@ from storyboard.model import (
 from storyboard.settings import Settings
 from storyboard.storyfile import export_zip, import_zip, load_project, new_project, save_project
 
-from storyboard.store import project_lock
+from storyboard.store import project_lock, recover
 from storyboard.studio.common import SAMPLES_DIR, SAMPLE, StudioError, slug, _unique
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def open_sample(session_dir: Path | str, name: str = SAMPLE) -> Path:
     dest = Path(session_dir) / f"sample-{name}"  # never a user's project of the same title
     if not (dest / STORY_FILE).is_file():
         shutil.copytree(source, dest, dirs_exist_ok=True)
+    recover(dest)
     return dest
 
 
@@ -105,6 +106,13 @@ def check_inside(session_dir: Path | str, root: Path | str) -> Path:
         raise ProjectError(f"{root} is not one of this session's projects; open it from the list of your projects.")
     load_project(real)
     return real
+
+
+def open_project(session_dir: Path | str, name: str) -> Path:
+    """The session's project folder `name`, checked, with what an interrupted save left there removed."""
+    root = check_inside(session_dir, Path(session_dir) / Path(name).name)
+    recover(root)
+    return root
 
 
 def set_title(root: Path | str, title: str) -> Project:
