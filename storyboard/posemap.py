@@ -87,6 +87,7 @@ def render_pose_map(
     # 2. Same aspect ratio: normalise to the pose canvas; else letterbox onto a canvas of the map's size
     if abs(width / height - pose.width / pose.height) > 1e-3 * (pose.width / pose.height):
         pose = pose.scaled_to(width, height)
+    pose = pose.clamped()  # points at most a canvas size off it: bounded drawing cost, and OpenCV's int32 pixels
     cw, ch = float(pose.width), float(pose.height)
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
 

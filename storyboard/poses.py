@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from storyboard.errors import PoseError
+
+log = logging.getLogger(__name__)
+
+# Limits on what a pose file may hold, so that reading and drawing it costs little whatever it says.
+MAX_POSE_BYTES = 2 * 1024 * 1024  # a two-person pose with hands and face is about 10 KB
+MAX_PEOPLE = 32  # a crowd photo's detections fit; a panel uses at most 2
+MAX_EXTRA_POINTS = 256  # per hand/face array (OpenPose: 21 per hand, 70 for the face)
+MAX_CANVAS = 16384  # pixels per side
+# Points are kept within this many canvas sizes around the canvas (x from -1 w to 2 w), so that a point at
+# y = 1e6 cannot make a drawing of the pose (draft figure, pose map, balloon tail) cost minutes.
+CANVAS_REACH = 1.0
 
 KEYPOINTS = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
@@ -124,6 +138,10 @@ class Pose:
     height: int
     people: tuple[Person, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        if not (self.width >= 1 and self.height >= 1):
+            raise PoseError(f"a pose canvas must be at least 1 x 1 pixels, got {self.width!r} x {self.height!r}")
+
     def scaled_to(self, width: int, height: int) -> Pose:
         """The same pose on a canvas of another size, scaled uniformly and centred (no distortion)."""
         s = min(width / self.width, height / self.height)
@@ -205,6 +223,12 @@ class Pose:
         people = [p.mapped(lambda x, y: (cx + (x - ox) * s, cy + (y - oy) * s)) for p in self.people]
         return Pose(width, height, tuple(people))
 
+    def clamped(self) -> Pose:
+        """The pose with every point present moved into the allowed range around its canvas (CANVAS_REACH)."""
+        low_x, high_x = -CANVAS_REACH * self.width, (1 + CANVAS_REACH) * self.width
+        low_y, high_y = -CANVAS_REACH * self.height, (1 + CANVAS_REACH) * self.height
+        return self._apply(None, lambda p: p.mapped(lambda x, y: (min(max(x, low_x), high_x), min(max(y, low_y), high_y))))
+
     def with_characters(self, characters: Sequence[str | None]) -> Pose:
         """The people, in order, standing for these cast ids (people beyond the list keep theirs)."""
         if len(characters) > len(self.people):
@@ -255,21 +279,28 @@ def _map_triples(values: tuple[float, ...], fn: Callable[[float, float], tuple[f
 def pose_from_json(data: Any, source: str = "pose") -> Pose:
     """Build a Pose from OpenPose JSON data or text (pixel or normalised coordinates; missing = 0,0,0 or -1).
 
-    Unknown keys (a library pose's name and tags, other tools' metadata) are ignored.
+    Unknown keys (a library pose's name and tags, other tools' metadata) are ignored. The sizes are bounded
+    (MAX_POSE_BYTES of text, MAX_PEOPLE, MAX_CANVAS, MAX_EXTRA_POINTS) and points far off the canvas are
+    moved to the edge of the range kept around it (CANVAS_REACH), so that drawing a pose costs little.
     """
     if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PoseError(f"{source}: not valid JSON ({exc}); export the pose again from the editor.") from None
+        if len(data) > MAX_POSE_BYTES:
+            raise _too_large(source, len(data))
+        data = _parse_json(data, source)
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
         data = data[0]  # some tools write a list with one frame
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise PoseError(f"{source}: not OpenPose JSON; expected an object with a 'people' list.")
+    if len(data["people"]) > MAX_PEOPLE:
+        raise PoseError(f"{source}: {len(data['people'])} people in one pose; at most {MAX_PEOPLE} are read "
+                        "(a panel uses at most 2). Keep the skeletons the panel needs and export the pose again.")
     width, height = data.get("canvas_width"), data.get("canvas_height")
     for key, value in (("canvas_width", width), ("canvas_height", height)):
         if value is not None and (not _number(value) or value <= 0):
             raise PoseError(f"{source}: {key} must be a positive number, got {value!r}.")
+        if value is not None and not 1 <= round(value) <= MAX_CANVAS:
+            raise PoseError(f"{source}: {key} is {value!r} pixels; a pose canvas is 1 to {MAX_CANVAS} pixels a side. "
+                            "Export the pose again from the editor, or fix the canvas size in the file.")
     raw_people: list[tuple[list[float], dict]] = []
     for i, person in enumerate(data["people"]):
         if not isinstance(person, dict):
@@ -281,7 +312,12 @@ def pose_from_json(data: Any, source: str = "pose") -> Pose:
                 f"({N_KEYPOINTS * 3} numbers), got {len(kps) if isinstance(kps, list) else type(kps).__name__}."
             )
         if not all(_number(v) for v in kps):
-            raise PoseError(f"{source}: people[{i}].pose_keypoints_2d must hold only numbers.")
+            raise PoseError(f"{source}: people[{i}].pose_keypoints_2d must hold only numbers (finite: no NaN or "
+                            "Infinity); write 0, 0, 0 for a missing point.")
+        for key in EXTRA_KEYS:
+            if isinstance(person.get(key), list) and len(person[key]) > 3 * MAX_EXTRA_POINTS:
+                raise PoseError(f"{source}: people[{i}].{key} holds {len(person[key]) // 3} points; at most "
+                                f"{MAX_EXTRA_POINTS} are read. Remove the array or export the pose again.")
         raw_people.append((kps, person))
     values = [v for kps, _ in raw_people for j, v in enumerate(kps) if (len(kps) == 54 and j % 3 != 2) or len(kps) == 36]
     normalised = bool(values) and all(-1 <= v <= 1 for v in values)
@@ -289,6 +325,10 @@ def pose_from_json(data: Any, source: str = "pose") -> Pose:
         if normalised:
             raise PoseError(f"{source}: normalised coordinates need canvas_width and canvas_height.")
         box = max(values) if values else 512
+        if box > MAX_CANVAS:
+            raise PoseError(f"{source}: a point lies at {box:g} pixels and the file gives no canvas size; a pose canvas "
+                            f"is at most {MAX_CANVAS} pixels a side. Add canvas_width and canvas_height, or export "
+                            "the pose again from the editor.")
         width, height = width or box, height or box
     people = []
     for kps, person in raw_people:
@@ -308,7 +348,26 @@ def pose_from_json(data: Any, source: str = "pose") -> Pose:
         )
         character = person.get("character") if isinstance(person.get("character"), str) else None
         people.append(Person(tuple(points), character, extra))
-    return Pose(int(round(width)), int(round(height)), tuple(people))
+    pose = Pose(max(1, int(round(width))), max(1, int(round(height))), tuple(people))
+    bounded = pose.clamped()
+    if bounded != pose:
+        log.warning("%s: some points lie more than %g canvas size(s) outside the %d x %d canvas; they were moved in "
+                    "to that distance. Drag them back in the pose editor.", source, CANVAS_REACH, pose.width, pose.height)
+    return bounded
+
+
+def _parse_json(text: str | bytes, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PoseError(f"{source}: not valid JSON ({exc}); export the pose again from the editor.") from None
+    except RecursionError:
+        raise PoseError(f"{source}: the JSON nests too deeply to be a pose; export the pose again from the editor.") from None
+
+
+def _too_large(source: str, size: int) -> PoseError:
+    return PoseError(f"{source} is {size / 1024 / 1024:.1f} MB; pose files larger than {MAX_POSE_BYTES // 1024 // 1024} MB "
+                     "are not read (a two-person pose takes about 10 KB). Export the pose again from the editor.")
 
 
 def _to_pixels(values: tuple[float, ...], width: float, height: float) -> tuple[float, ...]:
@@ -336,14 +395,41 @@ def pose_to_json(pose: Pose, normalised: bool = False) -> dict[str, Any]:
 
 
 def read_pose(path: Path) -> Pose:
-    """Load an OpenPose JSON file; PoseError names the file and what is wrong."""
+    """Load an OpenPose JSON file; PoseError names the file and what is wrong.
+
+    Only a regular file of at most MAX_POSE_BYTES is read: a FIFO, a device or a folder is refused without
+    being opened for reading (opening a FIFO waits for a writer)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        info = os.stat(path)
     except FileNotFoundError:
         raise PoseError(f"Pose file {path} does not exist; draw the pose again or remove 'pose:' from the panel.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PoseError(f"{path}: not valid JSON ({exc}); export the pose again from the editor.") from None
-    return pose_from_json(data, str(path))
+    except OSError as exc:
+        raise PoseError(f"Could not read the pose file {path}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_a_file(path, info.st_mode)
+    if info.st_size > MAX_POSE_BYTES:
+        raise _too_large(str(path), info.st_size)
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, opening it still returns at once
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise PoseError(f"Could not read the pose file {path}: {exc.strerror or exc}.") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(path, mode)
+        raw = handle.read(MAX_POSE_BYTES + 1)
+    if len(raw) > MAX_POSE_BYTES:
+        raise _too_large(str(path), len(raw))
+    return pose_from_json(_parse_json(raw, str(path)), str(path))
+
+
+def _not_a_file(path: Path, mode: int) -> PoseError:
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    return PoseError(f"The pose file {path} is {kind}, not a JSON file; it was not read. Replace it with the pose's "
+                     "JSON file, or draw the pose again.")
 
 
 def write_pose(path: Path, pose: Pose) -> None:

@@ -208,3 +208,141 @@ def test_pose_from_photo_with_a_corrupt_weights_file(tmp_path: Path) -> None:
     Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
     with pytest.raises(PoseError, match="is not the OpenPose body model"):
         pose_from_photo(tmp_path / "photo.png", annotator=tmp_path)
+
+
+# ---- hostile pose files (issue 11) ----------------------------------------------------------------
+
+import math  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import threading  # noqa: E402
+
+from storyboard.poses import MAX_CANVAS, MAX_PEOPLE, MAX_POSE_BYTES  # noqa: E402
+
+
+def _read_with_timeout(path: Path, seconds: float = 5.0) -> BaseException | Pose:
+    """read_pose in a thread: a regression that blocks fails the test instead of hanging it."""
+    result: list[BaseException | Pose] = []
+
+    def target() -> None:
+        try:
+            result.append(read_pose(path))
+        except BaseException as exc:  # handed to the test, which checks its type
+            result.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"read_pose({path}) blocked for {seconds} s"
+    return result[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p.json")
+    outcome = _read_with_timeout(tmp_path / "p.json")
+    assert isinstance(outcome, PoseError) and "named pipe (FIFO)" in str(outcome), outcome
+    assert "draw the pose again" in str(outcome)
+
+
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_folders_and_devices_are_refused(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "p.json"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+        if not path.exists():
+            pytest.skip("no /dev/zero here")
+    outcome = _read_with_timeout(path)
+    assert isinstance(outcome, PoseError) and f"is a {kind}" in str(outcome), outcome
+
+
+def test_an_oversize_pose_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(json.dumps(POSE_P2) + " " * MAX_POSE_BYTES)
+    with pytest.raises(PoseError, match=r"MB; pose files larger than 2 MB are not read"):
+        read_pose(tmp_path / "p.json")
+    with pytest.raises(PoseError, match="not read"):
+        pose_from_json(json.dumps(POSE_P2) + " " * MAX_POSE_BYTES, "the editor's pose")
+
+
+def _hostile(**changes) -> dict:
+    data = json.loads(json.dumps(POSE_P2))
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_hostile(canvas_width=0.4), r"canvas_width is 0.4 pixels; a pose canvas is 1 to 16384"),
+        (_hostile(canvas_height=1e6), r"canvas_height is 1000000.0 pixels"),
+        (_hostile(canvas_width=float("inf")), "canvas_width must be a positive number"),
+        (_hostile(people=[POSE_P2["people"][0]] * (MAX_PEOPLE + 1)), f"{MAX_PEOPLE + 1} people in one pose"),
+        (_hostile(people=[{**POSE_P2["people"][0], "face_keypoints_2d": [1.0] * 3000}]), "holds 1000 points"),
+        ({"people": [{"pose_keypoints_2d": [5.0, 1e6, 1.0] * 18}]}, "no canvas size"),
+    ],
+)
+def test_impossible_canvases_and_counts_are_refused(data: dict, message: str) -> None:
+    with pytest.raises(PoseError, match=message):
+        pose_from_json(data, "pose.json")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_coordinates_are_refused(tmp_path: Path, literal: str) -> None:
+    text = json.dumps(POSE_P2).replace("300", literal, 1)
+    (tmp_path / "p.json").write_text(text)
+    with pytest.raises(PoseError, match="finite: no NaN or Infinity"):
+        read_pose(tmp_path / "p.json")
+
+
+def test_non_finite_hand_points_are_treated_as_missing() -> None:
+    data = _hostile()
+    data["people"][0]["hand_left_keypoints_2d"] = [float("nan")] * 63
+    assert dict(pose_from_json(data).people[0].extra) == {}
+
+
+def test_deeply_nested_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(PoseError, match="nests too deeply"):
+        read_pose(tmp_path / "p.json")
+
+
+def test_far_points_are_brought_within_a_canvas_size_of_the_canvas() -> None:
+    """Issue 11: a neck at y = 1e6 on a 2 px canvas made one draft panel take 40-220 s."""
+    data = _hostile(canvas_width=2, canvas_height=2)
+    data["people"][0]["pose_keypoints_2d"][4] = 1e6  # the neck's y
+    data["people"][0]["hand_right_keypoints_2d"] = [1.0, 1e9, 1.0] * 21
+    person = pose_from_json(data).people[0]
+    assert person.point("neck") == (4.0, 4.0)  # x 300 and y 1e6, each kept within 2 canvas widths
+    assert dict(person.extra)["hand_right_keypoints_2d"][:3] == (1.0, 4.0, 1.0)
+    box = pose_from_json(data).bbox()
+    assert box is not None and -2 <= box[0] and box[2] <= 4 and box[3] <= 4
+
+
+def test_reasonable_poses_are_read_exactly_as_written() -> None:
+    rng = random.Random(11)
+    kps = [v for _ in range(18) for v in (rng.uniform(0, 2048), rng.uniform(0, 1024), 1.0)]
+    pose = pose_from_json({"canvas_width": 1024, "canvas_height": 512, "people": [{"pose_keypoints_2d": kps}]})
+    assert [c for p in pose.people[0].points for c in p] == [v for j, v in enumerate(kps) if j % 3 != 2]
+
+
+def test_drawing_a_pose_scaled_far_off_the_panel_stays_bounded() -> None:
+    """The draft engine and the pose map clamp what they draw, whatever a pose held in memory says."""
+    from storyboard.engines import CharacterRef, RenderRequest
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.posemap import render_pose_map
+
+    pose = _p2().scaled(1e9, origin=(0.0, 0.0))
+    request = RenderRequest("p2", "p", "p", characters=(CharacterRef("mia", "Mia", "#e4572e", Path("x")),),
+                            pose=pose, width=256, height=128)
+    staged = DraftEngine()._staging(request, random.Random(0), [])
+    x0, y0, x1, y1 = staged.bbox()
+    assert -256 <= x0 and x1 <= 512 and -128 <= y0 and y1 <= 256
+    assert render_pose_map(pose, 64, 64).shape == (64, 64, 3)  # OpenCV's int32 pixels no longer overflow
+
+
+def test_a_pose_canvas_is_at_least_one_pixel() -> None:
+    with pytest.raises(PoseError, match="at least 1 x 1"):
+        Pose(0, 10)
+    assert math.isclose(pose_from_json(_hostile(canvas_width=0.6, canvas_height=1.4)).width, 1)

@@ -180,7 +180,8 @@ class DraftEngine:
         default = default_staging(request, rng)
         if request.pose is None:
             return default
-        pose = request.pose.scaled_to(request.width, request.height)
+        # clamped: a point far off the panel (a pose scaled up in memory) must not make a figure cost minutes
+        pose = request.pose.scaled_to(request.width, request.height).clamped()
         people = list(pose.people)
         n = len(request.characters)
         if len(people) < n:
