@@ -1,4 +1,4 @@
-"""Read, validate and write `story.yaml`; import and export a project as one `.zip`.
+"""Read, validate and write `story.yaml` (a project as one `.zip`: storyboard.archive).
 
 Validation is driven by the SCHEMA table below: every key a file may hold, its type and its help.
 Errors name the file, the line and the key or id, and say what to do.
@@ -13,9 +13,7 @@ import math
 import os
 import re
 import stat
-import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -619,8 +617,12 @@ def to_data(project: Project) -> dict[str, Any]:
 
 def dump_story(project: Project) -> str:
     """The story.yaml text for a project."""
-    return yaml.dump(to_data(project), Dumper=SafeDumper, sort_keys=False, allow_unicode=True, width=100,
-                     default_flow_style=False)
+    return dump_data(to_data(project))
+
+
+def dump_data(data: dict[str, Any]) -> str:
+    """story.yaml text for a story's plain data (see to_data)."""
+    return yaml.dump(data, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -641,17 +643,19 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save_project(root: Path | str, project: Project) -> None:
+def save_project(root: Path | str, project: Project, history: str | None = None) -> None:
     """Validate and atomically write `root/story.yaml`; a project that would not load again is refused.
 
     Only the project's one writer saves: the caller holds storyboard.store.project_lock and built `project`
-    from the story it read under that lock (see storyboard.store.update_project)."""
+    from the story it read under that lock (see storyboard.store.update_project). `history` labels a change
+    a person made ("Delete panel 3"), which undo can then revert (storyboard.history)."""
     from storyboard.store import holds_lock
 
     root = Path(root)
     if not holds_lock(root):
         raise RuntimeError(f"save_project({root}) without the project's lock: a change must re-read the story under "
                            "storyboard.store.project_lock and save under it, or it may overwrite another change.")
+    before = load_project(root) if history and (root / STORY_FILE).is_file() else None
     text = dump_story(project)
     parse_story(text, source=f"{root / STORY_FILE} (about to be saved)")  # never write what we cannot read back
     data = text.encode("utf-8")
@@ -663,6 +667,13 @@ def save_project(root: Path | str, project: Project) -> None:
             "check that the folder is writable and the disk has room."
         ) from exc
     _remember((os.path.realpath(root), hashlib.sha256(data).hexdigest()), project)
+    if before is not None and before != project:
+        from storyboard.history import record
+
+        try:
+            record(root, before, project, history)
+        except OSError as exc:  # the change is saved; only its undo is lost
+            log.warning("Could not keep %r for undo in %s: %s", history, root, exc)
 
 
 def new_project(root: Path | str, title: str | None = None, style: str = Project.style) -> Project:
@@ -681,87 +692,3 @@ def new_project(root: Path | str, title: str | None = None, style: str = Project
         save_project(root, project)
     return project
 
-
-# ---------------------------------------------------------------- zip import / export
-
-ZIP_MAX_BYTES = 4 * 1024**3
-ZIP_MAX_ENTRIES = 20_000
-_SKIP_IN_ZIP = {"__pycache__", ".DS_Store", ".cache", ".story.lock"}  # .cache: encodings, rebuilt on demand
-
-
-def export_zip(root: Path | str, dest: Path | str) -> Path:
-    """Write the project folder (story.yaml and everything beside it) to one `.zip`, atomically."""
-    root, dest = Path(root), Path(dest)
-    load_project(root)  # refuse to package something that does not open
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(root.rglob("*")):
-                rel = path.relative_to(root)
-                if any(part in _SKIP_IN_ZIP or part.endswith(".tmp") for part in rel.parts):
-                    continue
-                if path.is_symlink() or not path.is_file() or path.resolve() == dest.resolve():
-                    continue
-                archive.write(path, rel.as_posix())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
-
-
-def import_zip(archive_path: Path | str, dest: Path | str) -> Project:
-    """Unpack a project `.zip` into the new folder `dest`; entries that would escape are refused."""
-    archive_path, dest = Path(archive_path), Path(dest)
-    if dest.exists() and any(dest.iterdir()):
-        raise ProjectError(f"{dest} is not empty; import the project into a new folder.")
-    try:
-        archive = zipfile.ZipFile(archive_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"{archive_path} is not a readable .zip file ({exc}); export the project again.") from None
-    with archive:
-        entries = [e for e in archive.infolist() if not e.is_dir()]
-        if len(entries) > ZIP_MAX_ENTRIES or sum(e.file_size for e in entries) > ZIP_MAX_BYTES:
-            raise ProjectError(f"{archive_path} is too large to be a project (over {ZIP_MAX_ENTRIES} files or 4 GiB).")
-        for entry in entries:
-            problem = check_relative(entry.filename)
-            is_link = (entry.external_attr >> 16) & 0o170000 == 0o120000
-            if problem or is_link:
-                raise ProjectError(
-                    f"{archive_path} holds the entry {entry.filename!r}, which "
-                    f"{problem or 'is a symbolic link'}; nothing was imported. Only import projects you trust, "
-                    "exported by this app."
-                )
-        names = {e.filename.replace("\\", "/") for e in entries}
-        prefix = _story_prefix(names, archive_path)
-        created = not dest.exists()
-        dest.mkdir(parents=True, exist_ok=True)
-        try:
-            for entry in entries:
-                name = entry.filename.replace("\\", "/")
-                if not name.startswith(prefix):
-                    continue
-                target = dest / name[len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(entry) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-            return load_project(dest)
-        except BaseException:
-            if created:
-                shutil.rmtree(dest, ignore_errors=True)
-            else:
-                for child in dest.iterdir():
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
-            raise
-
-
-def _story_prefix(names: set[str], archive_path: Path) -> str:
-    """'' if story.yaml is at the zip's root, 'folder/' if it sits in one top folder."""
-    if STORY_FILE in names:
-        return ""
-    tops = {n.split("/", 1)[0] + "/" for n in names if n.count("/") == 1 and n.endswith("/" + STORY_FILE)}
-    if len(tops) == 1:
-        return tops.pop()
-    raise ProjectError(f"{archive_path} holds no {STORY_FILE} at its top; it is not a project exported by this app.")

@@ -79,11 +79,12 @@ def test_bad_character_requests_change_nothing(project_dir: Path, tmp_path: Path
     assert snapshot(project_dir) == before
 
 
-def test_update_replaces_the_photo_and_removes_the_old_file(project_dir: Path, photo: Path) -> None:
+def test_update_replaces_the_photo_and_keeps_the_old_file_for_undo(project_dir: Path, photo: Path) -> None:
     project, notes = studio.update_character(project_dir, "leo", SETTINGS, name="Leon", photo=photo, color="rgb(10, 20, 30)")
     leo = project.character("leo")
     assert leo.name == "Leon" and leo.color == "#0a141e" and leo.reference != "cast/leo.png"
-    assert not (project_dir / "cast" / "leo.png").exists() and (project_dir / leo.reference).is_file()
+    assert (project_dir / leo.reference).is_file()
+    assert (project_dir / "cast" / "leo.png").exists()  # until the undo history lets go of it (test_history.py)
 
 
 def test_remove_character_takes_them_out_of_panels(project_dir: Path) -> None:
@@ -91,7 +92,7 @@ def test_remove_character_takes_them_out_of_panels(project_dir: Path) -> None:
     p2 = project.panel("p2")
     assert p2.characters == ("mia",) and p2.prompt == "{mia} and Leo talk"
     assert p2.balloons[0].speaker is None  # Leo's line is now off-panel
-    assert not (project_dir / "cast" / "leo.png").exists()
+    assert (project_dir / "cast" / "leo.png").exists()  # undo can bring Leo back
 
 
 def test_face_check_in_draft_mode_says_it_needs_the_face_model(project_dir: Path) -> None:
@@ -135,7 +136,7 @@ def test_panel_list_add_duplicate_move_delete(project_dir: Path) -> None:
     assert [p.id for p in project.panels] == ["p1", pid, "p2", "p3"] and pid == "p4"
     project, copy = studio.duplicate_panel(project_dir, "p2", SETTINGS)
     assert [p.id for p in project.panels] == ["p1", "p4", "p2", copy, "p3"]
-    assert project.panel(copy).pose == f"poses/{copy}.json" and (project_dir / "poses" / f"{copy}.json").is_file()
+    assert project.panel(copy).pose == project.panel("p2").pose  # pose files never change in place: shared safely
     project = studio.move_panel(project_dir, "p3", -10)
     assert project.panels[0].id == "p3"
     project = studio.delete_panel(project_dir, copy)
@@ -175,7 +176,8 @@ def test_update_panel_fields_and_recast_pose(project_dir: Path) -> None:
         ("leo", "mia"), "Later.", 7, True, 3.0, "pan left")
     from storyboard.poses import read_pose
 
-    assert [p.character for p in read_pose(project_dir / "poses" / "p2.json").people] == ["leo", "mia"]
+    assert [p.character for p in read_pose(project_dir / p2.pose).people] == ["leo", "mia"]
+    assert [p.character for p in read_pose(project_dir / "poses" / "p2.json").people] == [None, None]  # for undo
 
 
 def test_balloons_add_update_remove(project_dir: Path) -> None:
@@ -198,10 +200,11 @@ def test_set_pose_writes_clears_and_skips_unchanged(project_dir: Path) -> None:
 
     pose = library_pose("waving").pose.with_characters(["mia"])
     project, changed = studio.set_pose(project_dir, "p1", pose)
-    assert changed and project.panel("p1").pose == "poses/p1.json"
+    assert changed and project.panel("p1").pose.startswith("poses/p1-")
+    written = project.panel("p1").pose
     assert studio.set_pose(project_dir, "p1", pose)[1] is False
     project, changed = studio.set_pose(project_dir, "p1", {"canvas_width": 512, "canvas_height": 768, "people": []})
-    assert changed and project.panel("p1").pose is None and not (project_dir / "poses" / "p1.json").exists()
+    assert changed and project.panel("p1").pose is None and (project_dir / written).exists()  # kept for undo
     three = library_pose("talking").pose
     three = three.with_person(three.people[0])
     with pytest.raises(StoryboardError, match="at most 2"):
@@ -477,7 +480,7 @@ def test_painted_mask_becomes_a_white_on_black_png_of_the_photo_size(project_dir
     # painting again replaces the mask file; a PIL layer works as well as numpy
     pil = Image.fromarray(painted_layer((120, 160), (0, 0, 10, 10)), "RGBA")
     again = studio.set_painted_mask(project_dir, cid, [pil]).character(cid).mask
-    assert again != rel and not (project_dir / rel).exists() and (project_dir / again).is_file()
+    assert again != rel and (project_dir / again).is_file()
 
 
 def test_empty_painting_is_refused_and_changes_nothing(project_dir: Path) -> None:
@@ -490,11 +493,10 @@ def test_empty_painting_is_refused_and_changes_nothing(project_dir: Path) -> Non
     assert snapshot(project_dir) == before
 
 
-def test_clear_mask_removes_it_and_its_file(project_dir: Path) -> None:
+def test_clear_mask_removes_it(project_dir: Path) -> None:
     project = studio.set_painted_mask(project_dir, "leo", [painted_layer((4, 4), (0, 0, 2, 2))])
-    rel = project.character("leo").mask
     project = studio.clear_mask(project_dir, "leo")
-    assert project.character("leo").mask is None and not (project_dir / rel).exists()
+    assert project.character("leo").mask is None
     assert load_project(project_dir).character("leo").mask is None
     assert studio.mask_layer(project_dir, "leo") is None
 

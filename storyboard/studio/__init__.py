@@ -7,12 +7,18 @@ subclass that says what to do, and the project on disk stays as it was. The UI (
 errors into messages.
 """
 
+from storyboard.history import NothingToUndo, labels as history_labels, redo, undo
 from storyboard.studio.common import (
     SAMPLES_DIR,
     SAMPLE,
     IMAGE_FORMATS,
     StudioError,
     ImageUploadError,
+    TextTooLong,
+    check_text,
+    check_texts,
+    EXPORTS_DIR,
+    export_dir,
     slug,
 )
 from storyboard.studio.project import (
@@ -78,11 +84,20 @@ from storyboard.studio.render import (
 )
 
 __all__ = [
+    "NothingToUndo",
+    "history_labels",
+    "redo",
+    "undo",
     "SAMPLES_DIR",
     "SAMPLE",
     "IMAGE_FORMATS",
     "StudioError",
     "ImageUploadError",
+    "TextTooLong",
+    "check_text",
+    "check_texts",
+    "EXPORTS_DIR",
+    "export_dir",
     "slug",
     "project_summary",
     "create_project",

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw
 
 from storyboard.engines import CharacterRef, Engine
-from storyboard.errors import EngineError, EngineUnavailable, ProjectError
+from storyboard.errors import EngineError, EngineUnavailable, ImageError, ProjectError
+from storyboard.images import open_image
 from storyboard.model import (
     Character,
     Project,
@@ -27,7 +28,7 @@ from storyboard.settings import Settings
 from storyboard.storyfile import PLACEHOLDER, atomic_write, load_project, save_project
 
 from storyboard.store import project_lock
-from storyboard.studio.common import IMAGE_FORMATS, StudioError, ImageUploadError, slug, _unique, _character, _remove_unreferenced
+from storyboard.studio.common import IMAGE_FORMATS, StudioError, ImageUploadError, check_text, slug, _unique, _character
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 def import_image(src: str | Path, root: Path, rel_stem: str, settings: Settings, what: str = "photo",
                  mode: str = "RGB") -> tuple[str, list[str]]:
     """Copy an uploaded image into the project as PNG (EXIF rotation applied, scaled down if huge).
+
+    `mode` is "RGB" for a picture (transparency laid on white) or "mask" for an L mask; storyboard.images
+    has the rules for every kind of pixel.
 
     Returns the project-relative path and notes for the user. ImageUploadError says what is wrong.
     """
@@ -49,30 +53,10 @@ def import_image(src: str | Path, root: Path, rel_stem: str, settings: Settings,
     if size_mb > settings.max_upload_mb:
         raise ImageUploadError(f"The {what} {name} is {size_mb:.0f} MB; the limit is {settings.max_upload_mb} MB. "
                                "Save it smaller (e.g. as JPEG) and upload it again.")
-    try:
-        with Image.open(src) as image:
-            width, height = image.size
-            if width * height > settings.max_image_megapixels * 1e6:
-                raise ImageUploadError(
-                    f"The {what} {name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); the limit is "
-                    f"{settings.max_image_megapixels} megapixels. Scale it down and upload it again.")
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-    except ImageUploadError:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageUploadError(f"The {what} {name} is far too large to open safely; scale it down and upload it again.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({exc})"
-        raise ImageUploadError(f"The {what} {name} is not an image this app can read{detail}. "
-                               f"Upload a {IMAGE_FORMATS} file.") from None
+    upright = open_image(src, f"the {what} {name}", mode=mode, max_pixels=settings.max_image_megapixels * 1_000_000,
+                         advice=f"Upload a {IMAGE_FORMATS} file of at most {settings.max_image_megapixels} megapixels.",
+                         error=ImageUploadError)
     notes: list[str] = []
-    if mode == "RGB" and upright.mode in ("RGBA", "LA", "P"):
-        rgba = upright.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        upright = flat
-    upright = upright.convert(mode)
     longest = max(upright.size)
     if longest > settings.max_reference_side:
         before = upright.size
@@ -100,8 +84,8 @@ def add_character(root: Path | str, name: str, photo: str | Path | None, setting
         # 1. Check the request.
         if not name:
             raise StudioError("Give the character a name (e.g. Mia) before adding them.")
-        if len(name) > 60:
-            raise StudioError(f"The name {name[:20]!r}... is {len(name)} characters long; keep it under 60.")
+        check_text("name", name)
+        check_text("description", description)
         if any(c.name.lower() == name.lower() for c in project.cast):
             raise StudioError(f"There is already a character called {name}; give this one another name.")
         if len(project.cast) >= settings.max_cast:
@@ -117,7 +101,7 @@ def add_character(root: Path | str, name: str, photo: str | Path | None, setting
             written.append(reference)
             mask_rel = outfit_rel = None
             if mask:
-                mask_rel, more = import_image(mask, root, f"cast/{cid}_mask", settings, f"mask of {name}", mode="L")
+                mask_rel, more = import_image(mask, root, f"cast/{cid}_mask", settings, f"mask of {name}", mode="mask")
                 written.append(mask_rel)
                 notes += more
             if outfit:
@@ -127,7 +111,7 @@ def add_character(root: Path | str, name: str, photo: str | Path | None, setting
             member = Character(id=cid, name=name, reference=reference, mask=mask_rel, outfit=outfit_rel,
                                description=(description or "").strip(), color=color)
             project = dataclasses.replace(project, cast=project.cast + (member,))
-            save_project(root, project)
+            save_project(root, project, history=f"Add {name}")
         except BaseException:
             for rel in written:
                 resolve_inside(root, rel).unlink(missing_ok=True)
@@ -136,6 +120,7 @@ def add_character(root: Path | str, name: str, photo: str | Path | None, setting
 
 
 def _check_color(color: str) -> str:
+    check_text("color", color)
     color = (color or "").strip()
     if color.startswith("rgb"):  # some colour pickers answer rgb(r, g, b) or rgba(...)
         numbers = [float(v) for v in re.findall(r"[\d.]+", color)[:3]]
@@ -160,23 +145,24 @@ def update_character(root: Path | str, character_id: str, settings: Settings, *,
             name = name.strip()
             if not name:
                 raise StudioError("The name is empty; every character needs a name.")
+            check_text("name", name)
             if any(c.name.lower() == name.lower() and c.id != character_id for c in project.cast):
                 raise StudioError(f"There is already a character called {name}; choose another name.")
             changes["name"] = name
         if description is not None:
+            check_text("description", description)
             changes["description"] = description.strip()
         if color:
             changes["color"] = _check_color(color)
         written: list[str] = []
         notes: list[str] = []
-        old = [member.reference, member.mask, member.outfit]
         try:
             if photo:
                 changes["reference"], more = import_image(photo, root, f"cast/{member.id}", settings, f"photo of {member.name}")
                 written.append(changes["reference"])
                 notes += more
             if mask:
-                changes["mask"], more = import_image(mask, root, f"cast/{member.id}_mask", settings, f"mask of {member.name}", mode="L")
+                changes["mask"], more = import_image(mask, root, f"cast/{member.id}_mask", settings, f"mask of {member.name}", mode="mask")
                 written.append(changes["mask"])
                 notes += more
             elif clear_mask:
@@ -189,12 +175,11 @@ def update_character(root: Path | str, character_id: str, settings: Settings, *,
                 changes["outfit"] = None
             updated = dataclasses.replace(member, **changes)
             project = dataclasses.replace(project, cast=tuple(updated if c.id == character_id else c for c in project.cast))
-            save_project(root, project)
+            save_project(root, project, history=f"Change {member.name}")
         except BaseException:
             for rel in written:
                 resolve_inside(root, rel).unlink(missing_ok=True)
             raise
-        _remove_unreferenced(root, project, [r for r in old if r and r.startswith("cast/")])
         return project, notes
 
 
@@ -240,8 +225,7 @@ def set_painted_mask(root: Path | str, character_id: str, layers: Sequence[Any])
     with project_lock(root):
         project = load_project(root)
         member = _character(project, character_id)
-        with Image.open(resolve_inside(root, member.reference)) as photo:
-            size = photo.size
+        size = _cast_image(root, member, "reference").size
         mask = mask_from_layers(layers, size)
         if mask is None:
             raise StudioError(f"Nothing is painted yet: brush over {member.name} in the photo (the painted part becomes "
@@ -253,11 +237,10 @@ def set_painted_mask(root: Path | str, character_id: str, layers: Sequence[Any])
         try:
             updated = dataclasses.replace(member, mask=rel)
             project = dataclasses.replace(project, cast=tuple(updated if c.id == character_id else c for c in project.cast))
-            save_project(root, project)
+            save_project(root, project, history=f"Paint the mask of {member.name}")
         except BaseException:
             resolve_inside(root, rel).unlink(missing_ok=True)
             raise
-        _remove_unreferenced(root, project, [member.mask])
         return project
 
 
@@ -271,8 +254,7 @@ def clear_mask(root: Path | str, character_id: str) -> Project:
             return project
         project = dataclasses.replace(project, cast=tuple(dataclasses.replace(c, mask=None) if c.id == character_id else c
                                                           for c in project.cast))
-        save_project(root, project)
-        _remove_unreferenced(root, project, [member.mask])
+        save_project(root, project, history=f"Remove the mask of {member.name}")
         return project
 
 
@@ -283,11 +265,9 @@ def mask_layer(root: Path | str, character_id: str, color: tuple[int, int, int] 
     if not member.mask:
         return None
     try:
-        with Image.open(resolve_inside(root, member.mask)) as image:
-            alpha = image.convert("L")
-        with Image.open(resolve_inside(root, member.reference)) as photo:
-            size = photo.size
-    except (OSError, UnidentifiedImageError, ProjectError) as exc:
+        alpha = _cast_image(root, member, "mask")
+        size = _cast_image(root, member, "reference").size
+    except (ImageError, ProjectError) as exc:
         log.warning("Mask of %s: %s", character_id, exc)
         return None
     if alpha.size != size:
@@ -310,8 +290,7 @@ def remove_character(root: Path | str, character_id: str) -> Project:
             panels.append(dataclasses.replace(panel, prompt=prompt, balloons=balloons,
                                               characters=tuple(c for c in panel.characters if c != member.id)))
         project = dataclasses.replace(project, cast=tuple(c for c in project.cast if c.id != character_id), panels=tuple(panels))
-        save_project(root, project)
-        _remove_unreferenced(root, project, [member.reference, member.mask, member.outfit])
+        save_project(root, project, history=f"Remove {member.name}")
         return project
 
 
@@ -355,8 +334,7 @@ def face_preview(root: Path | str, character_id: str, check: FaceCheck | None = 
     """The cast member's photo (scaled) with the detected face box drawn on it."""
     root = Path(root)
     member = _character(load_project(root), character_id)
-    with Image.open(resolve_inside(root, member.reference)) as image:
-        photo = image.convert("RGB")
+    photo = _cast_image(root, member, "reference")
     scale = min(1.0, max_side / max(photo.size))
     if scale < 1:
         photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
@@ -366,3 +344,12 @@ def face_preview(root: Path | str, character_id: str, check: FaceCheck | None = 
         width = max(2, round(max(photo.size) / 160))
         draw.rectangle((x0, y0, x1, y1), outline=member.color, width=width)
     return photo
+
+
+def _cast_image(root: Path, member: Character, field: str) -> Image.Image:
+    """A cast member's reference photo (RGB) or mask (L), upright; ImageError names the file and what to do."""
+    rel = getattr(member, field)
+    what = {"reference": "photo", "mask": "mask", "outfit": "outfit image"}[field]
+    return open_image(resolve_inside(root, rel), f"the {what} of {member.name} ({rel})",
+                      mode="mask" if field == "mask" else "RGB",
+                      advice=f"Upload a new {what} of {member.name} in the Cast tab (or replace the file).")

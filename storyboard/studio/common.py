@@ -14,7 +14,7 @@ from storyboard.model import (
     Panel,
     Project,
 )
-from storyboard.paths import resolve_inside
+from storyboard.settings import TEXT_LIMITS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,37 @@ class StudioError(StoryboardError):
 
 class ImageUploadError(StudioError):
     """An uploaded file is not a usable image."""
+
+
+class TextTooLong(StudioError):
+    """A text is longer than TEXT_LIMITS (storyboard.settings) allows for its field."""
+
+
+def check_text(field: str, value: object, what: str | None = None) -> None:
+    """TextTooLong naming the field, the text's length and the limit, when `value` is over TEXT_LIMITS[field].
+
+    `what` names the field in the message when the table's label is not specific enough ("caption of panel p1").
+    Call it before anything is saved; nothing of the text is echoed back.
+    """
+    limit = TEXT_LIMITS[field]
+    if isinstance(value, str) and len(value) > limit.max_chars:
+        raise TextTooLong(f"The {what or limit.label} is {len(value):,} characters long; the most is "
+                          f"{limit.max_chars:,} ({limit.help}). Shorten it and try again; nothing was saved.")
+
+
+def check_texts(project: Project) -> None:
+    """check_text over every text of a story (e.g. one from an uploaded .zip), naming where each is in story.yaml."""
+    check_text("title", project.title, "title in story.yaml")
+    check_text("style", project.style, "style in story.yaml")
+    check_text("page_size", project.page.size, "page size in story.yaml")
+    for c in project.cast:
+        check_text("name", c.name, f"name of character {c.id} in story.yaml")
+        check_text("description", c.description, f"description of character {c.id} in story.yaml")
+    for p in project.panels:
+        for field, value in (("prompt", p.prompt), ("caption", p.caption), ("notes", p.notes)):
+            check_text(field, value, f"{field} of panel {p.id} in story.yaml")
+        for number, balloon in enumerate(p.balloons, start=1):
+            check_text("balloon", balloon.text, f"text of balloon {number} of panel {p.id} in story.yaml")
 
 
 # ---------------------------------------------------------------- helpers
@@ -63,6 +94,12 @@ def _character(project: Project, character_id: str) -> Character:
         raise ProjectError(f"There is no character {character_id!r} in {project.title!r}; pick one from the cast.") from None
 
 
+def panel_number(project: Project, panel_id: str) -> str:
+    """'panel 3': a panel as the studio shows it (numbered in reading order; ids are for files and scripts)."""
+    ids = [p.id for p in project.panels]
+    return f"panel {ids.index(panel_id) + 1}" if panel_id in ids else f"panel {panel_id}"
+
+
 def _names(project: Project, ids: Sequence[str]) -> str:
     names = []
     for cid in ids:
@@ -73,20 +110,34 @@ def _names(project: Project, ids: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else "nobody"
 
 
-def _remove_unreferenced(root: Path, project: Project, rels: Sequence[str | None]) -> None:
-    """Delete files the project no longer names (after a successful save)."""
-    from storyboard.storyfile import project_paths
-
-    used = set(project_paths(project))
-    for rel in rels:
-        if rel and rel not in used:
-            try:
-                resolve_inside(root, rel).unlink(missing_ok=True)
-            except (OSError, ProjectError) as exc:
-                log.warning("Could not remove %s: %s", rel, exc)
-
 def _check_renderable(project: Project, panel_ids: Sequence[str]) -> None:
+    """Refuse before any work starts: an empty prompt, or one so long it would hold the GPU (an imported story)."""
+    from storyboard.render import fill_prompt
+
     for pid in panel_ids:
         panel = project.panel(pid)
         if not panel.prompt.strip():
             raise StudioError(f"Panel {pid} has an empty prompt; describe what happens in it before rendering.")
+        check_text("prompt", panel.prompt, f"prompt of panel {pid}")
+        check_text("filled_prompt", fill_prompt(panel.prompt, project), f"prompt of panel {pid} with the cast's names filled in")
+
+
+def check_steps(project: Project, settings: Settings) -> None:
+    """Refuse, before a render starts, a story whose steps are over the studio's max_steps (one render per GPU queue)."""
+    from storyboard.render import project_style
+
+    steps = project_style(project).sampler.steps
+    if steps > settings.max_steps:
+        raise StudioError(f"This story renders with {steps} steps (Detail in the Style tab); this studio renders at most "
+                          f"{settings.max_steps}, so one render cannot hold the GPU for everyone. Lower Detail (steps) "
+                          "in the Style tab and render again.")
+
+
+# A session's folder holds its projects (folders named by slug(): a-z, 0-9 and '-') and this one folder for what
+# exports write; its name can never be a slug, so no project folder is ever an export folder.
+EXPORTS_DIR = "_exports"
+
+
+def export_dir(session_dir: Path | str, root: Path | str) -> Path:
+    """Where exports (PDF, PNG pages, .zip) of the project `root` go: <session>/_exports/<project folder>."""
+    return Path(session_dir) / EXPORTS_DIR / Path(root).name

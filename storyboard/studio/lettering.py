@@ -15,11 +15,15 @@ from storyboard.model import (
 from storyboard.storyfile import load_project, save_project
 
 from storyboard.store import project_lock
-from storyboard.studio.common import StudioError, _panel
+from storyboard.studio.common import check_text
+from storyboard.studio.common import StudioError, _panel, panel_number
 
 log = logging.getLogger(__name__)
 
 def _check_balloon(project: Project, panel: Panel, text: str, speaker: str | None, kind: str) -> Balloon:
+    check_text("balloon", text, f"balloon text in panel {panel.id}")
+    check_text("choice", speaker, f"speaker of the balloon in panel {panel.id}")
+    check_text("choice", kind, f"balloon kind in panel {panel.id}")
     text = (text or "").strip()
     if not text:
         raise StudioError(f"Panel {panel.id}: the balloon has no text; type what is said.")
@@ -39,7 +43,7 @@ def add_balloon(root: Path | str, panel_id: str, text: str, speaker: str | None 
         panel = _panel(project, panel_id, root)
         balloon = _check_balloon(project, panel, text, speaker, kind)
         project = project.replace_panel(dataclasses.replace(panel, balloons=panel.balloons + (balloon,)))
-        save_project(root, project)
+        save_project(root, project, history=f"Add a balloon to {panel_number(project, panel_id)}")
         return project
 
 
@@ -61,7 +65,7 @@ def update_balloon(root: Path | str, panel_id: str, index: int, text: str, speak
         balloons = list(panel.balloons)
         balloons[index] = _check_balloon(project, panel, text, speaker, kind)
         project = project.replace_panel(dataclasses.replace(panel, balloons=tuple(balloons)))
-        save_project(root, project)
+        save_project(root, project, history=f"Change balloon {index + 1} of {panel_number(project, panel_id)}")
         return project
 
 
@@ -73,5 +77,5 @@ def remove_balloon(root: Path | str, panel_id: str, index: int) -> Project:
         panel = _panel(project, panel_id, root)
         index = _balloon_index(panel, index)
         project = project.replace_panel(dataclasses.replace(panel, balloons=panel.balloons[:index] + panel.balloons[index + 1:]))
-        save_project(root, project)
+        save_project(root, project, history=f"Remove balloon {index + 1} of {panel_number(project, panel_id)}")
         return project

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+import hashlib
 import json
+import math
 import logging
 import re
 from collections.abc import Sequence
@@ -20,12 +21,13 @@ from storyboard.model import (
     Project,
 )
 from storyboard.paths import resolve_inside
-from storyboard.poses import Pose, pose_from_json, read_pose, write_pose
+from storyboard.poses import Pose, pose_from_json, pose_to_json, read_pose
 from storyboard.settings import Settings
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
 
 from storyboard.store import project_lock
-from storyboard.studio.common import StudioError, _unique, _panel, _names, _remove_unreferenced
+from storyboard.studio.common import check_text
+from storyboard.studio.common import StudioError, _unique, _panel, _names, panel_number
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,17 @@ PANEL_FIELDS = ("prompt", "characters", "shot", "caption", "notes", "duration", 
 
 def _check_panel(project: Project, panel: Panel) -> None:
     """Refuse a panel that would be saved wrong, with a message for the person editing it."""
+    for field in ("prompt", "caption", "notes"):
+        check_text(field, getattr(panel, field), f"{field} of panel {panel.id}")
+    check_text("choice", panel.shot, f"shot of panel {panel.id}")
+    for cid in panel.characters:
+        check_text("choice", cid, f"character id in panel {panel.id}")
     if not panel.prompt.strip():
         raise StudioError(f"Panel {panel.id}: the prompt is empty. Describe what happens, e.g. "
                           "\"{mia} waves at the bus\" (use the cast buttons to insert names).")
     if len(panel.characters) > MAX_CHARACTERS_PER_PANEL:
-        raise StudioError(f"Panel {panel.id}: {_names(project, panel.characters)} are {len(panel.characters)} characters; "
+        raise StudioError(f"Panel {panel.id}: {_names(project, panel.characters[:4])}{' ...' if len(panel.characters) > 4 else ''} "
+                          f"are {len(panel.characters)} characters; "
                           f"a panel holds at most {MAX_CHARACTERS_PER_PANEL}. Untick one, or split the scene over two panels.")
     cast_ids = {c.id for c in project.cast}
     for cid in panel.characters:
@@ -90,7 +98,7 @@ def add_panel(root: Path | str, prompt: str, settings: Settings, characters: Seq
         index = len(panels) if after is None else next((i + 1 for i, p in enumerate(panels) if p.id == after), len(panels))
         panels.insert(index, panel)
         project = dataclasses.replace(project, panels=tuple(panels))
-        save_project(root, project)
+        save_project(root, project, history=f"Add {panel_number(project, pid)}")
         return project, pid
 
 
@@ -107,23 +115,23 @@ def update_panel(root: Path | str, panel_id: str, **changes: Any) -> Project:
         _check_panel(project, updated)
         if updated == panel:
             return project
-        project = project.replace_panel(updated)
         if updated.characters != panel.characters and panel.pose:
-            _recast_pose(root, updated)
-        save_project(root, project)
+            updated = _recast_pose(root, updated)
+        project = project.replace_panel(updated)
+        save_project(root, project, history=f"Edit {panel_number(project, panel_id)}")
         return project
 
 
-def _recast_pose(root: Path, panel: Panel) -> None:
-    """Give the pose's skeletons the panel's cast, in order, after the panel's characters changed."""
-    path = resolve_inside(root, panel.pose)
+def _recast_pose(root: Path, panel: Panel) -> Panel:
+    """The panel with its pose's skeletons given the panel's cast, in order, after its characters changed."""
     try:
-        pose = read_pose(path)
+        pose = read_pose(resolve_inside(root, panel.pose))
     except PoseError as exc:
         log.warning("Panel %s: %s", panel.id, exc)
-        return
+        return panel
     names = list(panel.characters)[: len(pose.people)]
-    write_pose(path, pose.with_characters(names + [None] * (len(pose.people) - len(names))))
+    recast = pose.with_characters(names + [None] * (len(pose.people) - len(names)))
+    return dataclasses.replace(panel, pose=_write_pose_file(root, panel.id, recast))
 
 
 def duplicate_panel(root: Path | str, panel_id: str, settings: Settings) -> tuple[Project, str]:
@@ -136,17 +144,11 @@ def duplicate_panel(root: Path | str, panel_id: str, settings: Settings) -> tupl
             raise StudioError(f"The story has {len(project.panels)} panels, the most this studio allows; delete one first.")
         numbers = [int(m.group(1)) for p in project.panels if (m := re.fullmatch(r"p(\d+)", p.id))]
         pid = _unique(f"p{max(numbers, default=0) + 1}", {p.id for p in project.panels})
-        copy = dataclasses.replace(panel, id=pid, pose=None)
-        if panel.pose:
-            source = resolve_inside(root, panel.pose)
-            if source.is_file():
-                rel = f"poses/{pid}.json"
-                atomic_write(resolve_inside(root, rel), source.read_bytes())
-                copy = dataclasses.replace(copy, pose=rel)
+        copy = dataclasses.replace(panel, id=pid)  # pose and take files are never changed in place: shared safely
         panels = list(project.panels)
         panels.insert(panels.index(panel) + 1, copy)
         project = dataclasses.replace(project, panels=tuple(panels))
-        save_project(root, project)
+        save_project(root, project, history=f"Duplicate {panel_number(project, panel_id)}")
         return project, pid
 
 
@@ -156,10 +158,9 @@ def delete_panel(root: Path | str, panel_id: str) -> Project:
     with project_lock(root):
         project = load_project(root)
         panel = _panel(project, panel_id, root)
+        number = project.panels.index(panel) + 1
         project = dataclasses.replace(project, panels=tuple(p for p in project.panels if p.id != panel_id))
-        save_project(root, project)
-        if panel.pose:
-            _remove_unreferenced(root, project, [panel.pose])
+        save_project(root, project, history=f"Delete panel {number}")
         return project
 
 
@@ -176,7 +177,7 @@ def move_panel(root: Path | str, panel_id: str, offset: int) -> Project:
             return project
         panels.insert(target, panels.pop(index))
         project = dataclasses.replace(project, panels=tuple(panels))
-        save_project(root, project)
+        save_project(root, project, history=f"Move panel {index + 1}")
         return project
 
 
@@ -198,6 +199,7 @@ def set_pose(root: Path | str, panel_id: str, pose: Pose | dict | str | None) ->
         project = load_project(root)
         panel = _panel(project, panel_id, root)
         if isinstance(pose, str):
+            check_text("pose", pose, f"pose JSON of panel {panel_id}")
             try:
                 pose = json.loads(pose) if pose.strip() else None
             except json.JSONDecodeError as exc:
@@ -207,22 +209,26 @@ def set_pose(root: Path | str, panel_id: str, pose: Pose | dict | str | None) ->
         if pose is None or not pose.people:
             if panel.pose is None:
                 return project, False
-            old = panel.pose
             project = project.replace_panel(dataclasses.replace(panel, pose=None))
-            save_project(root, project)
-            _remove_unreferenced(root, project, [old])
+            save_project(root, project, history=f"Pose {panel_number(project, panel_id)}")
             return project, True
         if len(pose.people) > MAX_CHARACTERS_PER_PANEL:
             raise PoseError(f"Panel {panel_id}: the pose has {len(pose.people)} skeletons; a panel holds at most "
                             f"{MAX_CHARACTERS_PER_PANEL}. Remove one.")
         if panel_pose(root, panel) == pose:
             return project, False
-        rel = panel.pose or f"poses/{panel_id}.json"
-        write_pose(resolve_inside(root, rel), pose)
-        if panel.pose != rel:
-            project = project.replace_panel(dataclasses.replace(panel, pose=rel))
-            save_project(root, project)
+        project = project.replace_panel(dataclasses.replace(panel, pose=_write_pose_file(root, panel_id, pose)))
+        save_project(root, project, history=f"Pose {panel_number(project, panel_id)}")
         return project, True
+
+
+def _write_pose_file(root: Path, panel_id: str, pose: Pose) -> str:
+    """Write a pose to a file named after its content and return its path: each state of the story keeps its
+    own pose file, so undo can go back to an earlier pose (storyboard.history removes files nothing names)."""
+    data = json.dumps(pose_to_json(pose), indent=1).encode("utf-8")
+    rel = f"poses/{panel_id}-{hashlib.sha256(data).hexdigest()[:10]}.json"
+    atomic_write(resolve_inside(root, rel), data)
+    return rel
 
 
 def select_take(root: Path | str, panel_id: str, index: int) -> Project:
@@ -235,5 +241,5 @@ def select_take(root: Path | str, panel_id: str, index: int) -> Project:
             raise StudioError(f"Panel {panel_id} has {len(panel.takes)} take(s); there is no take {index}.")
         if panel.selected != index:
             project = project.replace_panel(dataclasses.replace(panel, selected=index))
-            save_project(root, project)
+            save_project(root, project, history=f"Choose take {index + 1} of {panel_number(project, panel_id)}")
         return project

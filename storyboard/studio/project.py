@@ -14,10 +14,11 @@ from storyboard.model import (
     Project,
 )
 from storyboard.settings import Settings
-from storyboard.storyfile import export_zip, import_zip, load_project, new_project, save_project
+from storyboard.archive import export_zip, import_zip
+from storyboard.storyfile import load_project, new_project, save_project
 
 from storyboard.store import project_lock, recover
-from storyboard.studio.common import SAMPLES_DIR, SAMPLE, StudioError, slug, _unique
+from storyboard.studio.common import SAMPLES_DIR, SAMPLE, StudioError, check_text, check_texts, slug, _unique
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ def create_project(session_dir: Path | str, title: str) -> Path:
     title = (title or "").strip()
     if not title:
         raise StudioError("Give the new project a title, e.g. 'Rainy Monday'.")
-    if len(title) > 120:
-        raise StudioError(f"The title is {len(title)} characters long; keep it under 120.")
+    check_text("title", title)
     session_dir = Path(session_dir)
     session_dir.mkdir(parents=True, exist_ok=True)
     taken = {p.name for p in session_dir.iterdir()}
@@ -64,14 +64,18 @@ def import_project(session_dir: Path | str, archive: str | Path, settings: Setti
     session_dir.mkdir(parents=True, exist_ok=True)
     taken = {p.name for p in session_dir.iterdir()}
     dest = session_dir / _unique(slug(archive.stem, "imported"), taken)
-    try:
-        project = import_zip(archive, dest)
+    try:  # import_zip leaves nothing behind when it fails
+        project = import_zip(archive, dest, max_bytes=settings.max_project_mb * 1024 * 1024)
     except ProjectError as exc:
-        shutil.rmtree(dest, ignore_errors=True)
         raise ProjectError(f"Could not open {archive.name}: {exc}") from None
     if len(project.panels) > settings.max_panels:
         shutil.rmtree(dest, ignore_errors=True)
         raise StudioError(f"{archive.name} has {len(project.panels)} panels; this studio allows {settings.max_panels}.")
+    try:
+        check_texts(project)
+    except StudioError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise StudioError(f"Could not open {archive.name}: {exc}") from None
     return dest
 
 
@@ -89,7 +93,7 @@ def list_projects(session_dir: Path | str) -> list[tuple[str, Path]]:
     found = []
     for folder in session_dir.iterdir():
         story = folder / STORY_FILE
-        if story.is_file():
+        if story.is_file() and not folder.name.startswith("."):  # hidden: an import still being unpacked
             try:
                 title = load_project(folder).title
             except StoryboardError:
@@ -99,10 +103,10 @@ def list_projects(session_dir: Path | str) -> list[tuple[str, Path]]:
 
 
 def check_inside(session_dir: Path | str, root: Path | str) -> Path:
-    """`root` if it is a project folder of this session; ProjectError otherwise."""
+    """`root` if it is a project folder of this session (a folder right in it); ProjectError otherwise."""
     session_real = Path(os.path.realpath(session_dir))
     real = Path(os.path.realpath(root))
-    if session_real not in real.parents:
+    if real.parent != session_real:
         raise ProjectError(f"{root} is not one of this session's projects; open it from the list of your projects.")
     load_project(real)
     return real
@@ -119,8 +123,9 @@ def set_title(root: Path | str, title: str) -> Project:
     title = (title or "").strip()
     if not title:
         raise StudioError("The title is empty; give the story a title.")
+    check_text("title", title)
     with project_lock(root):
         project = load_project(root)
         project = dataclasses.replace(project, title=title)
-        save_project(root, project)
+        save_project(root, project, history="Rename the story")
         return project

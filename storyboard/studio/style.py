@@ -14,7 +14,9 @@ from storyboard.model import (
 from storyboard.presets import load_style, with_overrides
 from storyboard.storyfile import load_project, save_project
 
+from storyboard.settings import Settings
 from storyboard.store import project_lock
+from storyboard.studio.common import check_text
 from storyboard.studio.common import StudioError
 
 log = logging.getLogger(__name__)
@@ -24,12 +26,13 @@ log = logging.getLogger(__name__)
 
 def set_style(root: Path | str, style_id: str) -> Project:
     """Switch the story's style preset (the panels become stale; nothing else changes)."""
+    check_text("style", style_id)
     load_style(style_id)  # PresetError lists the styles
     with project_lock(root):
         project = load_project(root)
         if project.style != style_id:
             project = dataclasses.replace(project, style=style_id)
-            save_project(root, project)
+            save_project(root, project, history=f"Style: {style_id}")
         return project
 
 
@@ -42,11 +45,15 @@ def style_overrides(project: Project) -> dict[str, Any]:
     return dict(project.style_overrides)
 
 
-def set_style_overrides(root: Path | str, overrides: Mapping[str, Any]) -> Project:
+def set_style_overrides(root: Path | str, overrides: Mapping[str, Any], settings: Settings | None = None) -> Project:
     """Change the project's sampler overrides; a value None or equal to the style's own removes that override.
 
     Keys not given keep their override. PresetError names a bad key or value and its range; nothing changes then.
+    `settings` bounds the steps (max_steps: fewer on a shared Space).
     """
+    for key, value in overrides.items():
+        check_text("choice", key, "name of a style setting")
+        check_text("choice", value, f"value of {key}")
     with project_lock(root):
         project = load_project(root)
         style = load_style(project.style)
@@ -63,11 +70,14 @@ def set_style_overrides(root: Path | str, overrides: Mapping[str, Any]) -> Proje
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        with_overrides(style, merged)  # PresetError: which key, which range
+        steps = with_overrides(style, merged).sampler.steps  # PresetError: which key, which range
+        if settings is not None and steps > settings.max_steps:
+            raise StudioError(f"Detail (steps) {steps} is more than this studio renders ({settings.max_steps} at most, "
+                              "so one render cannot hold the GPU for everyone); choose at most that many.")
         ordered = tuple((k, merged[k]) for k in STYLE_OVERRIDE_KEYS if k in merged)
         if ordered != project.style_overrides:
             project = dataclasses.replace(project, style_overrides=ordered)
-            save_project(root, project)
+            save_project(root, project, history="Change style settings")
         return project
 
 
@@ -77,5 +87,5 @@ def reset_style_overrides(root: Path | str) -> Project:
         project = load_project(root)
         if project.style_overrides:
             project = dataclasses.replace(project, style_overrides=())
-            save_project(root, project)
+            save_project(root, project, history="Reset style settings")
         return project
