@@ -165,7 +165,10 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
     wait_for_project(page, workspace, lambda p: p.panels[1].pose is not None)
     from storyboard.poses import read_pose
 
-    before = read_pose(root / "poses" / "p2.json")
+    def current_pose():
+        return read_pose(root / the_project(workspace)[1].panels[1].pose)
+
+    before = current_pose()
     joint = page.locator('#panel-pose .pe-joint[data-person="0"][data-joint="7"]')
     page.locator("#panel-pose .pe-svg").scroll_into_view_if_needed()
     box = joint.bounding_box()
@@ -177,11 +180,10 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
     page.mouse.up()
 
     def wrist_moved(_project) -> bool:
-        after = read_pose(root / "poses" / "p2.json")
-        return after.people[0].points[7] != before.people[0].points[7]
+        return current_pose().people[0].points[7] != before.people[0].points[7]
 
     wait_for_project(page, workspace, wrist_moved)
-    after = read_pose(root / "poses" / "p2.json")
+    after = current_pose()
     assert after.people[0].points[7][0] > before.people[0].points[7][0]
     assert [p.character for p in after.people] == ["mia", "leo"]
     page.evaluate("window.scrollTo(0, 0)")
