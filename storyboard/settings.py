@@ -43,6 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_variations", 8, 4, 1, 16, "most variations one click renders"),
     Setting("gpu_seconds", 120, 120, 10, 600, "ZeroGPU time asked for one render call on a Space"),
     Setting("max_story_mb", 8, 2, 1, 256, "largest story.yaml that is opened, in megabytes (400 panels take about 0.3)"),
+    Setting("max_project_mb", 4096, 512, 16, 65536, "most a project .zip may unpack to on import, in megabytes (a take is 1-3)"),
 )
 
 
@@ -59,6 +60,7 @@ class Settings:
     max_variations: int = 8
     gpu_seconds: int = 120
     max_story_mb: int = 8
+    max_project_mb: int = 4096
     on_space: bool = False
 
 

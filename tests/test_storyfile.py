@@ -13,7 +13,8 @@ from conftest import STORY, write_project
 from storyboard.errors import ProjectError
 from storyboard.model import Balloon, Character, PageSettings, Panel, Project, Take
 from storyboard.store import project_lock
-from storyboard.storyfile import dump_story, export_zip, import_zip, load_project, new_project, parse_story, save_project
+from storyboard.archive import export_zip, import_zip
+from storyboard.storyfile import dump_story, load_project, new_project, parse_story, save_project
 
 FULL = Project(
     title="Everything: a test",
