@@ -11,6 +11,17 @@ class ProjectError(StoryboardError):
     """A project folder or story.yaml is missing, malformed or inconsistent."""
 
 
+class ImageError(StoryboardError):
+    """An image file cannot be used: missing, not an image, damaged, or too large to open safely.
+
+    `reason` is the message without its subject, e.g. "is not an image this app can read", for callers
+    that phrase the message their own way."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 class PresetError(StoryboardError):
     """A style preset is missing or malformed."""
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 from storyboard.errors import PoseError, StoryboardError
+from storyboard.images import PROJECT_MAX_PIXELS, open_image
 from storyboard.layout import (
     DEFAULT_GUTTER_MM,
     DEFAULT_MARGIN_MM,
@@ -674,17 +675,10 @@ def load_take_image(root: Path, panel: Panel) -> Image.Image:
     take = panel.selected_take
     if take is None:
         raise ExportError(f"Panel {panel.id!r} has no take; render it first: python -m storyboard render PROJECT --panels {panel.id}.")
-    path = resolve_inside(root, take.file)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise ExportError(f"Panel {panel.id!r}: the take {take.file} is missing. Render it again: "
-                          f"python -m storyboard render PROJECT --panels {panel.id} --force.") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ExportError(f"Panel {panel.id!r}: the take {take.file} is not a readable image ({exc}). Render it again: "
-                          f"python -m storyboard render PROJECT --panels {panel.id} --force.") from None
+    again = f"python -m storyboard render PROJECT --panels {panel.id} --force"
+    return open_image(resolve_inside(root, take.file), f"panel {panel.id!r}: the take {take.file}",
+                      max_pixels=PROJECT_MAX_PIXELS, error=ExportError,
+                      advice=f"Render it again ({again}) or replace the file with a PNG of the panel; nothing was exported.")
 
 
 def needs_render(root: Path, panel: Panel) -> bool:

@@ -48,10 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from storyboard.engines import CharacterRef
 from storyboard.errors import EngineError, EngineUnavailable, ProjectError
+from storyboard.images import open_image
 from storyboard.model import Panel, Project, Take
 from storyboard.paths import resolve_inside
 
@@ -305,14 +306,9 @@ def _file_digest(path: Path) -> str:
 
 
 def _open_image(path: Path, what: str) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise ProjectError(f"Cannot score {what}: {path} does not exist. Render it again or fix the path.") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ProjectError(f"Cannot score {what}: {path} is not a readable image ({exc}).") from None
+    """`what` ("panel 'p1': the take renders/p1/1.png") as RGB; ProjectError names it and says what to do."""
+    return open_image(path, f"cannot score {what}: {path}", error=ProjectError,
+                      advice="Render it again, or fix the path in story.yaml, then score again.")
 
 
 def metric_model_dirs(models_dir: Path | None) -> tuple[Path, Path]:

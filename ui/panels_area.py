@@ -117,7 +117,12 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         pose = studio.panel_pose(root_path, panel)
         take = panel.selected_take
         take_path = resolve_inside(root_path, take.file) if take is not None else None
-        background = background_data_url(take_path) if take_path is not None and take_path.is_file() else ""
+        background = ""
+        if take_path is not None and take_path.is_file():
+            try:
+                background = background_data_url(take_path)
+            except StoryboardError as exc:  # a damaged or huge take: the panel still opens, without the faint background
+                status = f"{status}  \n⚠️ {exc}".strip()
         cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
         balloon_choices = [(f"{i + 1}. {(project.character(b.speaker).name if b.speaker else 'Narrator')} "
                             f"({b.kind}): {b.text}", i) for i, b in enumerate(panel.balloons)]

@@ -16,7 +16,6 @@ from typing import Any
 
 import gradio as gr
 
-from storyboard.errors import StoryboardError
 from storyboard.poselibrary import list_library
 from storyboard.poses import Pose, pose_from_json, pose_to_json
 
@@ -66,13 +65,14 @@ def background_data_url(image: str | Path | Any | None, max_side: int = 768) -> 
     """A faint background for the editor (e.g. the current take) as a JPEG data URL; '' for none."""
     if image is None or image == "":
         return ""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        img = image if isinstance(image, Image.Image) else Image.open(image)
-        img = img.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise StoryboardError(f"Could not read the background image {image}: {exc}; choose a PNG or JPEG.") from None
+    from storyboard.images import open_image, to_rgb
+
+    if isinstance(image, Image.Image):
+        img = to_rgb(image)
+    else:
+        img = open_image(image, f"the background image {image}", advice="Choose a PNG or JPEG.")
     img.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
     img.save(buffer, format="JPEG", quality=80)

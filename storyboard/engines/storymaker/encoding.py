@@ -23,7 +23,6 @@ laion/CLIP-ViT-H-14-laion2B-s32B-b79K. Face detection runs on the CPU (once per 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -38,14 +37,15 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from storyboard.engines import CharacterRef
-from storyboard.errors import EngineError, EngineUnavailable
+from storyboard.errors import EngineError, EngineUnavailable, ImageError
+from storyboard.images import open_image
 
 log = logging.getLogger(__name__)
 
-ENCODING_VERSION = 1  # bump when the preprocessing changes: old cache entries are then ignored
+ENCODING_VERSION = 2  # bump when the preprocessing changes: old cache entries are then ignored (2: storyboard.images)
 BUFFALO_PACK = "buffalo_l"
 BUFFALO_FILES = ("det_10g.onnx", "w600k_r50.onnx")  # detection, recognition: the two modules used
 CLIP_CONFIG = "open_clip_config.json"
@@ -284,7 +284,7 @@ class CharacterEncoder:
     def _photo_crop(self, photo: Image.Image, mask: bytes | None, character: CharacterRef, notes: list[str]) -> Image.Image:
         """The character crop of the photo: by its mask, an automatic mask, or the whole photo."""
         if mask is not None:
-            mask_image = _decode_image(mask, character.mask, "mask", character, mode=None)
+            mask_image = _decode_image(mask, character.mask, "mask", character, mode="mask")
             return character_crop(photo, _fit_mask(mask_image, photo, character, notes), character)
         if self.mask_maker is not None:
             try:
@@ -498,23 +498,13 @@ def _read_bytes(path: Path | None, what: str, character: CharacterRef) -> bytes:
         raise EngineError(f"Could not read the {what} of {character.name} ({path}): {exc}.") from exc
 
 
-def _decode_image(data: bytes, path: Path | None, what: str, character: CharacterRef, mode: str | None = "RGB") -> Image.Image:
-    """An upright image (EXIF rotation applied); RGB with transparency laid on white unless `mode` is None."""
+def _decode_image(data: bytes, path: Path | None, what: str, character: CharacterRef, mode: str = "RGB") -> Image.Image:
+    """An upright image (EXIF rotation applied): "RGB" with transparency laid on white, or an L "mask"."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-        image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise EngineError(
-            f"Could not read the {what} of {character.name} ({path}): {exc}. Use a PNG or JPEG image."
-        ) from exc
-    if mode is None:
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert(mode)
-    return image.convert(mode)
+        return open_image(path or what, f"the {what} of {character.name} ({path})", mode=mode, data=data)
+    except ImageError as exc:
+        raise EngineError(f"Could not read the {what} of {character.name} ({path}): it {exc.reason}. "
+                          "Use a PNG or JPEG image, or replace the file in the cast.") from None
 
 
 def _frozen(
