@@ -18,12 +18,13 @@ from pathlib import Path
 
 from storyboard.engines import CharacterRef, Engine, RenderContext, RenderRequest, RenderResult
 from storyboard.errors import PoseError, ProjectError, StoryboardError
-from storyboard.model import Panel, Project, Take, add_take
+from storyboard.model import Panel, Project, Take
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
 from storyboard.presets import StylePreset, load_style, with_overrides
-from storyboard.store import project_lock, update_project
-from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
+from storyboard import journal
+from storyboard.store import compact, project_lock, update_project
+from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ def render_project(
             continue
         _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=take.file,
                                    seconds=result.metadata.get("seconds"), scores=take.scores))
-    return load_project(root)
+    return compact(root)
 
 
 def _current_panel(project: Project, panel_id: str) -> Panel | None:
@@ -334,7 +335,7 @@ def render_variations(
                                    seconds=result.metadata.get("seconds"), scores=take.scores))
     if keep_best is not None and new_files:
         return select_best(root, panel_id, new_files, keep_best)
-    return load_project(root)
+    return compact(root)
 
 
 def select_best(root: Path, panel_id: str, files: Iterable[str], score: str) -> Project:
@@ -397,11 +398,12 @@ def record_take(root: Path, panel_id: str, take: Take, image: bytes, variation: 
     """Write a take's image and add it to the panel in the current story, selected; False if the panel is gone.
 
     Under the project's lock: the story is read as it is now, so edits made while the take rendered stay.
-    The panel's seed becomes the take's, unless it is locked and this is a variation."""
+    The take goes into the journal (storyboard.journal: one appended line, not a rewrite of story.yaml), which
+    the next save folds into story.yaml. The panel's seed becomes the take's, unless it is locked and this is
+    a variation."""
     root = Path(root)
     with project_lock(root):
-        current = load_project(root)
-        panel = _current_panel(current, panel_id)
+        panel = _current_panel(load_project(root), panel_id)
         if panel is None:
             log.warning("Panel %s was deleted while it rendered; its take was not kept.", panel_id)
             return False
@@ -411,31 +413,34 @@ def record_take(root: Path, panel_id: str, take: Take, image: bytes, variation: 
             raise ProjectError(f"Could not write the take for panel {panel_id!r} to {root / take.file}: "
                                f"{exc.strerror}.") from exc
         keep_seed = variation and panel.seed_locked and panel.seed is not None
-        panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=take.seed), take)
-        save_project(root, current.replace_panel(panel))
+        _journal(root, journal.take_entry(panel_id, take, keep_seed))
     return True
 
 
 def record_scores(root: Path, panel_id: str, scored: Iterable[Take]) -> dict[str, Take]:
     """Put measured scores on the panel's takes of the same files in the current story; returns those takes."""
-    by_file = {t.file: t for t in scored}
-    recorded: dict[str, Take] = {}
-
-    def apply(project: Project) -> Project:
-        panel = _current_panel(project, panel_id)
+    root = Path(root)
+    with project_lock(root):
+        panel = _current_panel(load_project(root), panel_id)
         if panel is None:
-            return project
-        takes = []
-        for take in panel.takes:
-            new = by_file.get(take.file)
-            if new is not None and take.inputs == new.inputs:
-                take = dataclasses.replace(take, scores=new.scores, scored=new.scored)
-                recorded[take.file] = take
-            takes.append(take)
-        return project.replace_panel(dataclasses.replace(panel, takes=tuple(takes)))
+            return {}
+        current = {t.file: t for t in panel.takes}
+        recorded = {}
+        for take in scored:
+            if take.file in current and current[take.file].inputs == take.inputs:
+                _journal(root, journal.scores_entry(panel_id, take))
+                recorded[take.file] = dataclasses.replace(current[take.file], scores=take.scores, scored=take.scored)
+        return recorded
 
-    update_project(root, apply)
-    return recorded
+
+def _journal(root: Path, entry: dict) -> None:
+    try:
+        size = journal.append(root, entry)
+    except OSError as exc:
+        raise ProjectError(f"Could not record a take in {journal.path(root)}: {exc.strerror or exc}. Check that the "
+                           "disk has room; the take's image is in renders/.") from exc
+    if size > journal.FOLD_AFTER_BYTES:
+        compact(root)
 
 
 def _emit(callback: Callable[[PanelEvent], None] | None, event: PanelEvent) -> None:

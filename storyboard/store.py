@@ -107,11 +107,14 @@ def _busy(root: Path | str, timeout: float) -> ProjectBusy:
 
 
 def recover(root: Path | str) -> list[Path]:
-    """Open a project for work: under its lock, remove what an interrupted save left behind; returns those files."""
+    """Open a project for work: under its lock, remove what an interrupted save left behind and write the takes
+    a killed render recorded into story.yaml; returns the files removed."""
     key = project_key(root)
     _swept.add(key)  # the sweep below is this process's first one too
     with project_lock(root):
-        return sweep_temp_files(Path(key))
+        removed = sweep_temp_files(Path(key))
+        compact(root)  # takes a killed render recorded go into story.yaml
+        return removed
 
 
 def sweep_temp_files(root: Path) -> list[Path]:
@@ -130,6 +133,18 @@ def sweep_temp_files(root: Path) -> list[Path]:
     if found:
         log.info("Removed %d file(s) left by an interrupted save in %s.", len(found), root)
     return found
+
+
+def compact(root: Path | str) -> Project:
+    """Write the takes a render recorded in the journal into story.yaml (one save); returns the story."""
+    from storyboard import journal
+    from storyboard.storyfile import load_project, save_project
+
+    with project_lock(root):
+        project = load_project(root)
+        if journal.path(root).exists():
+            save_project(root, project)
+        return project
 
 
 def update_project(root: Path | str, change: Callable[[Project], Project]) -> Project:

@@ -529,18 +529,47 @@ def load_project(root: Path | str) -> Project:
     if len(raw) > limit:
         raise _too_large(str(story), len(raw), limit)
     key = (os.path.realpath(root), hashlib.sha256(raw).hexdigest())
-    cached = _parsed.get(key)
-    if cached is not None:
-        return cached
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProjectError(f"{story} is not UTF-8 text; save it as UTF-8.") from None
-    project = parse_story(text, source=str(story))
-    for rel in project_paths(project):
-        resolve_inside(root, rel)  # catches symlinks that lead outside
-    _remember(key, project)
+    project = _parsed.get(key)
+    if project is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProjectError(f"{story} is not UTF-8 text; save it as UTF-8.") from None
+        project = parse_story(text, source=str(story))
+        for rel in project_paths(project):
+            resolve_inside(root, rel)  # catches symlinks that lead outside
+        _remember(key, project)
+    return _with_journal(root, key, project, limit)
+
+
+# Per project folder: (story digest, journal bytes applied, their digest, the story with them applied), so a
+# render's re-read applies only the takes recorded since the last one.
+_merged: dict[str, tuple[str, int, str, Project]] = {}
+
+
+def _with_journal(root: Path, key: tuple[str, str], project: Project, limit: int) -> Project:
+    from storyboard import journal
+
+    data = journal.read_bytes(root, limit)
+    if not data:
+        return project
+    folder, digest = key
+    known = _merged.get(folder)
+    start = 0
+    if known is not None and known[0] == digest and len(data) >= known[1] \
+            and hashlib.sha256(data[: known[1]]).hexdigest() == known[2]:
+        start, project = known[1], known[3]
+    if start < len(data):
+        project = journal.apply(project, journal.entries(data[start:]), str(journal.path(root)))
+        for rel in project_paths(project):
+            resolve_inside(root, rel)
+    _merged[folder] = (digest, len(data), hashlib.sha256(data).hexdigest(), project)
     return project
+
+
+def read_take(data: Any, what: str) -> Take:
+    """A take from its plain data (a journal entry), checked like one in story.yaml."""
+    return _Reader(what, {}).take(data, (), what)
 
 
 def _remember(key: tuple[str, str], project: Project) -> None:
@@ -667,6 +696,10 @@ def save_project(root: Path | str, project: Project, history: str | None = None)
             "check that the folder is writable and the disk has room."
         ) from exc
     _remember((os.path.realpath(root), hashlib.sha256(data).hexdigest()), project)
+    from storyboard import journal
+
+    journal.clear(root)  # its takes were read into `project` under the lock, so they are in story.yaml now
+    _merged.pop(os.path.realpath(root), None)
     if before is not None and before != project:
         from storyboard.history import record
 

@@ -248,3 +248,49 @@ def test_recover_removes_only_temp_files(project_dir: Path) -> None:
     removed = recover(project_dir)
     assert [p.name for p in removed] == [".mia.png.abc.tmp"] and keep.exists()
     assert os.listdir(project_dir / "cast")
+
+
+# ---------------------------------------------------------------- the journal of takes (issue 13: linear renders)
+
+
+def test_takes_go_to_the_journal_and_a_render_ends_with_them_in_story_yaml(tmp_path: Path) -> None:
+    from storyboard import journal
+
+    root = many_panels(tmp_path / "proj", 4)
+    seen = []
+
+    class Watching(DraftEngine):
+        def render(self, request, context):
+            seen.append(journal.path(root).exists())
+            return super().render(request, context)
+
+    render_project(root, load_project(root), Watching(), options=QUICK)
+    assert seen == [False, True, True, True], "takes after the first are recorded in the journal, not story.yaml"
+    assert not journal.path(root).exists()
+    text = (root / "story.yaml").read_text()
+    assert text.count("renders/") == 4, "the render's end wrote every take into story.yaml"
+
+
+def test_the_journal_replays_once_and_ignores_a_torn_line(tmp_path: Path) -> None:
+    from storyboard import journal
+    from storyboard.model import Take
+
+    root = many_panels(tmp_path / "proj", 2)
+    (root / "renders" / "p1").mkdir(parents=True)
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(root / "renders" / "p1" / f"{name}.png")
+    with project_lock(root):
+        journal.append(root, journal.take_entry("p1", Take("renders/p1/a.png", seed=5, engine="draft", inputs="x"), False))
+        journal.append(root, journal.take_entry("p9", Take("renders/p1/b.png", seed=6), False))  # a deleted panel
+        journal.append(root, {"panel": "p1", "take": {"file": "../../etc/passwd"}})  # not a take: left out
+    with open(journal.path(root), "ab") as handle:
+        handle.write(b'{"panel": "p1", "take": {"file": "renders/p1/b.p')  # cut short by kill -9
+    project = load_project(root)
+    p1 = project.panel("p1")
+    assert [t.file for t in p1.takes] == ["renders/p1/a.png"] and p1.seed == 5
+    studio.update_panel(root, "p1", caption="saved")  # any save folds the journal into story.yaml
+    assert not journal.path(root).exists()
+    with project_lock(root):  # a crash between writing story.yaml and removing the journal: replays change nothing
+        journal.append(root, journal.take_entry("p1", Take("renders/p1/a.png", seed=5, engine="draft", inputs="x"), False))
+    again = load_project(root)
+    assert again.panel("p1").takes == p1.takes and again.panel("p1").caption == "saved"
