@@ -293,4 +293,4 @@ def test_style_tuning_and_painted_mask_through_the_api(server, tmp_path: Path) -
     with Image.open(root / mask_rel) as mask:
         assert mask.mode == "L" and mask.size == (90, 120) and mask.getbbox() == (20, 30, 70, 90)
     client.predict(api_name="/remove_mask")
-    assert load_project(root).character("zoe").mask is None and not (root / mask_rel).exists()
+    assert load_project(root).character("zoe").mask is None and (root / mask_rel).exists()  # kept for undo

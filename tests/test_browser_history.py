@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from test_browser_flow import app, browser, pytestmark, settle, shot, tab, wait_for_project  # noqa: F401 (fixtures)
 

@@ -217,7 +217,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import threading  # noqa: E402
 
-from storyboard.poses import MAX_CANVAS, MAX_PEOPLE, MAX_POSE_BYTES  # noqa: E402
+from storyboard.poses import MAX_PEOPLE, MAX_POSE_BYTES  # noqa: E402
 
 
 def _read_with_timeout(path: Path, seconds: float = 5.0) -> BaseException | Pose:
