@@ -57,22 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     from ui.studio import build_studio, launch_options
 
     demo = build_studio(engines, workspace, project, settings)
-    options = launch_options(demo.studio_context)
-    if not _servable(workspace):
-        # Gradio hands out copies only of files under the working or temp folder, or allowed ones.
-        log.warning("The workspace %s is outside the working folder; its files are served by path.", workspace)
-        options["allowed_paths"].append(str(workspace))
+    try:
+        options = launch_options(demo.studio_context)  # the workspace is never served by path, wherever it is
+    except StoryboardError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True, **options)
     log.info("Serving at http://%s:%d after %.1f s", args.host, args.port, time.perf_counter() - started)
     demo.block_thread()
-
-
-def _servable(folder: Path) -> bool:
-    import tempfile
-
-    return any(folder == base or base in folder.parents
-               for base in (Path.cwd().resolve(), Path(tempfile.gettempdir()).resolve()))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from storyboard.lettering import (
     wrap,
 )
 from storyboard.model import Panel, Project
-from storyboard.pagesizes import PT_PER_MM
+from storyboard.pagesizes import PT_PER_MM, PageSize
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
 
@@ -96,6 +96,8 @@ EXPORT_OPTIONS: tuple[Option, ...] = (
     Option("dpi", int, 300, "image resolution in the PDF, dots per inch (art is never upscaled)", 72, 1200),
     Option("jpeg_quality", int, 88, "JPEG quality of the art in the PDF", 30, 100),
     Option("png_dpi", int, 150, "resolution of the PNG pages", 36, 600),
+    Option("max_png_megapixels", int, 40, "largest PNG page, in megapixels (page size x png-dpi); a larger one is "
+           "refused before anything is drawn (drawing takes about 35 bytes of memory per pixel)", 1, 250),
     Option("sheet_panels", int, 5, "panels per storyboard sheet page", 1, 12),
     Option("title_page", bool, False, "start with a title page (title, author, subject)"),
     Option("page_numbers", bool, True, "number the pages"),
@@ -718,6 +720,9 @@ def export_project(
         raise ExportError(f"{project.title!r} has no panels to export; add panels to story.yaml first.")
     if options.output.suffix.lower() != ".pdf":
         raise ExportError(f"The output {options.output} should end in .pdf (PNG pages go to --png-dir).")
+    spec = page_spec(project, get("page_size"), get("reading"), get("margin_mm"), get("gutter_mm"))
+    if options.png_dir is not None:
+        check_png_pixels(spec.size, options)
     check_writable(options.output, "PDF")
     if options.png_dir is not None:
         try:
@@ -725,7 +730,6 @@ def export_project(
         except OSError as exc:
             raise ExportError(f"Cannot create the PNG folder {options.png_dir}: {exc.strerror or exc}.") from None
         check_writable(options.png_dir / "page-001.png", "PNG page")
-    spec = page_spec(project, get("page_size"), get("reading"), get("margin_mm"), get("gutter_mm"))
     template = get("template") or project.page.template
 
     # 2. Lay out pages (the comic layout also gives every panel its render size).
@@ -749,6 +753,22 @@ def export_project(
         if options.sheet:
             return _export_sheet(project, options, spec, images, missing)
         return _export_comic(root, project, options, spec, comic_pages, images, missing)
+
+
+def check_png_pixels(size: PageSize, options: ExportOptions) -> None:
+    """ExportError, before anything is drawn, when a PNG page would exceed max_png_megapixels (bleed and marks included)."""
+    get = options.get
+    bleed_pt = 0.0 if options.sheet else get("bleed_mm") * PT_PER_MM
+    slug = bleed_pt + CROP_MARK_OFFSET_PT + CROP_MARK_PT if bleed_pt > 0 else 0.0
+    dpi, limit = get("png_dpi"), get("max_png_megapixels")
+    width_px = round((size.width_pt + 2 * slug) * dpi / 72)
+    height_px = round((size.height_pt + 2 * slug) * dpi / 72)
+    if width_px * height_px > limit * 1_000_000:
+        fitting = max(1, math.floor(dpi * math.sqrt(limit * 1_000_000 / (width_px * height_px))))
+        raise ExportError(
+            f"PNG pages of a {size.name} page at {dpi} dpi would be {width_px:,} x {height_px:,} pixels "
+            f"({width_px * height_px / 1e6:,.0f} megapixels); the most is {limit}. Lower the PNG resolution "
+            f"(--png-dpi {fitting} or less) or choose a smaller page size; nothing was written.")
 
 
 def _export_comic(root: Path, project: Project, options: ExportOptions, spec: PageSpec, pages: list[PageLayout],

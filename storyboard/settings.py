@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gpu_seconds", 120, 120, 10, 600, "ZeroGPU time asked for one render call on a Space"),
     Setting("max_story_mb", 8, 2, 1, 256, "largest story.yaml that is opened, in megabytes (400 panels take about 0.3)"),
     Setting("max_project_mb", 4096, 512, 16, 65536, "most a project .zip may unpack to on import, in megabytes (a take is 1-3)"),
+    Setting("max_steps", 150, 50, 1, 150, "most denoising steps one render may take (the style's, or the Style tab's Detail)"),
+    Setting("max_page_megapixels", 40, 15, 1, 250, "largest PNG page an export draws, in megapixels (page size x 150 dpi)"),
 )
 
 
@@ -61,6 +63,8 @@ class Settings:
     gpu_seconds: int = 120
     max_story_mb: int = 8
     max_project_mb: int = 4096
+    max_steps: int = 150
+    max_page_megapixels: int = 40
     on_space: bool = False
 
 
@@ -91,3 +95,43 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values[setting.name] = value
     return Settings(**values, on_space=space)
 
+
+@dataclass(frozen=True)
+class TextLimit:
+    """The most characters one text field may hold; `label` is the field in the words messages use."""
+
+    field: str
+    label: str
+    max_chars: int
+    help: str
+
+
+# Every text a visitor can send is checked against this table by the studio's handlers (and so the API), before
+# anything is saved; the UI's text boxes carry the same limits.
+TEXT_LIMITS: dict[str, TextLimit] = {limit.field: limit for limit in (
+    TextLimit("title", "title", 120, "a project's title"),
+    TextLimit("name", "name", 60, "a character's name"),
+    TextLimit("description", "description", 500, "a character's look, e.g. short red hair, green raincoat"),
+    TextLimit("color", "colour", 32, "a colour like #e4572e (or rgb(228, 87, 46) from a colour picker)"),
+    TextLimit("prompt", "prompt", 1000, "what happens in a panel, {id} for a cast member"),
+    TextLimit("filled_prompt", "prompt with the cast's names filled in", 2000,
+              "what the engine is given: each {id} becomes the character's name"),
+    TextLimit("caption", "caption", 500, "a panel's caption box"),
+    TextLimit("notes", "notes", 2000, "action and camera notes, shown on the storyboard sheet"),
+    TextLimit("balloon", "balloon text", 500, "what one balloon says"),
+    TextLimit("page_size", "page size", 32, "a4, letter, comic, b5, a5 or WxHmm"),
+    TextLimit("style", "style id", 64, "a style preset's id"),
+    TextLimit("choice", "id or choice", 64, "an id or a choice from a list: project, panel, character, speaker, shot, "
+              "balloon kind, page template, reading order, export kind, scheduler"),
+    TextLimit("pose", "pose JSON", 100_000, "a panel's OpenPose JSON sent as text"),
+)}
+
+
+def max_chars(field: str) -> int:
+    """The most characters TEXT_LIMITS allows in `field`."""
+    return TEXT_LIMITS[field].max_chars
+
+
+def text_limits_doc() -> str:
+    """The text limits as the README lists them: 'title 120, name 60, ...'."""
+    return ", ".join(f"{limit.label} {limit.max_chars:,}" for limit in TEXT_LIMITS.values())

@@ -10,6 +10,7 @@ import gradio as gr
 from storyboard import studio
 from storyboard.errors import ProjectError
 from storyboard.paths import resolve_inside
+from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
 from ui.common import AppContext, Area, file_path, user_errors
 
@@ -32,9 +33,11 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         with gr.Column(scale=3, elem_classes=["sb-card"]):
             heading = gr.Markdown("#### New character")
             with gr.Row():
-                name = gr.Textbox(label="Name", placeholder="e.g. Mia", scale=3, elem_id="cast-name")
+                name = gr.Textbox(label="Name", placeholder="e.g. Mia", scale=3, elem_id="cast-name",
+                                  max_length=max_chars("name"))
                 color = gr.ColorPicker(label="Colour", scale=1, elem_id="cast-color")
-            description = gr.Textbox(label="Description", placeholder="short red hair, green raincoat", elem_id="cast-description")
+            description = gr.Textbox(label="Description", placeholder="short red hair, green raincoat", elem_id="cast-description",
+                                     max_length=max_chars("description"))
             photo = gr.File(label="Reference photo (PNG, JPEG, WebP ...; one clear face)", elem_id="cast-photo")
             with gr.Accordion("Optional: mask and outfit", open=False, elem_id="cast-extras"):
                 mask = gr.File(label="Mask of the character in the photo (white = character)")
@@ -63,7 +66,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         for member in project.cast:
             path = resolve_inside(Path(root_value), member.reference)
             if path.is_file():
-                items.append((str(path), member.name))
+                items.append((ctx.files.copy(path), member.name))
         return items
 
     def form(root_value: str, character_id: str, check: studio.FaceCheck | None = None, note: str = "") -> list[Any]:
@@ -89,7 +92,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
 
     def paint_value(root_value: str, member: Any) -> dict[str, Any]:
         """The painter's value: the photo as background and the mask so far as the paint layer."""
-        photo_path = str(resolve_inside(Path(root_value), member.reference))
+        photo_path = ctx.files.copy(resolve_inside(Path(root_value), member.reference))
         layer = studio.mask_layer(root_value, member.id)
         return {"background": photo_path, "layers": [layer] if layer is not None else [], "composite": photo_path}
 
@@ -128,6 +131,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
     @user_errors
     def edit(root_value: str, session_value: str, character_id: str, request: gr.Request) -> list[Any]:
         """Open a character by id (for scripts)."""
+        studio.check_text("choice", character_id, "character id")
         project_root = ctx.project_root(root_value, session_value, request)
         if character_id:
             try:
@@ -185,7 +189,7 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
     gallery.select(pick, [root, session], outputs, api_name=False)
     new_btn.click(lambda r: form(r, NEW), [root], outputs, api_name=False)
     remove_btn.click(remove, [root, session, selected], outputs, api_name="remove_character")
-    hidden_id = gr.Textbox(visible=False)
+    hidden_id = gr.Textbox(visible=False, max_length=max_chars("choice"))
     hidden_id.submit(edit, [root, session, hidden_id], outputs, api_name="edit_character")
     hidden_face = gr.Button(visible=False)
     hidden_face.click(check_face, [root, session, selected], outputs, api_name="face_check")

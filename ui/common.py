@@ -18,6 +18,7 @@ from storyboard.engines import Engine
 from storyboard.errors import ProjectError, StoryboardError
 from storyboard.settings import Settings
 from storyboard.studio import CancelRegistry, check_inside
+from ui.browser_files import BrowserFiles
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class AppContext:
     workspace: Path
     startup_project: Path | None = None
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+    files: BrowserFiles = field(default_factory=BrowserFiles)  # what handlers show or offer: copies, never by path
     banner: Any = None  # the engine banner (a gr.Markdown), refreshed after anything that may load the engine
 
     @property

@@ -22,7 +22,8 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     """The Pages tab; returns how to refresh it."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, elem_classes=["sb-card"]):
-            size = gr.Dropdown(label="Page size", choices=SIZE_CHOICES, value="a4", elem_id="page-size")
+            size = gr.Dropdown(label="Page size", choices=SIZE_CHOICES, value="a4", elem_id="page-size", allow_custom_value=True,
+                               info="or type a size in millimetres, e.g. 210x297mm")
             template = gr.Dropdown(label="Layout", choices=list_templates(), value="auto", elem_id="page-template",
                                    info="auto fits panels by shot type; the others are fixed grids")
             reading = gr.Radio(label="Reading order", choices=READING_CHOICES, value="ltr", elem_id="page-reading")
@@ -56,7 +57,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     def export(root_value: str, session_value: str, kind_value: str, request: gr.Request,
                progress: gr.Progress = gr.Progress(track_tqdm=True)):
         project_root = ctx.project_root(root_value, session_value, request)
-        out = ctx.session_dir(session_value, request) / "exports" / project_root.name
+        out = studio.export_dir(ctx.session_dir(session_value, request), project_root)
         project = load_project(project_root)
         missing = [p.id for p in project.panels if p.selected_take is None]
         yield gr.update(), ("Rendering " + str(len(missing)) + " panel(s) without a take first ..." if missing else "Exporting ..."), gr.update()
@@ -68,13 +69,14 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             progress(event.index / max(event.total, 1), desc=f"Rendering panel {event.panel_id} ({event.index} of {event.total})")
 
         engine = ctx.engine(progress) if missing else ctx.engines.current()
-        result = studio.export(project_root, out, kind_value, engine, RenderContext(cancel_event=cancel), on_panel)
+        result = studio.export(project_root, out, kind_value, engine, RenderContext(cancel_event=cancel), on_panel,
+                               settings=ctx.settings)
         lines = [f"Exported {result.pages} page(s): {', '.join(Path(f).name for f in result.files[:3])}"
                  + (" ..." if len(result.files) > 3 else "")]
         if result.rendered:
             lines.append(f"Rendered first: {', '.join(result.rendered)}.")
         lines += [f"⚠️ {note}" for note in result.notes]
-        yield [str(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
+        yield [ctx.files.copy(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
 
     for control in (size, template, reading):
         control.input(change, [root, session, size, template, reading], [pages], api_name=False)

@@ -11,6 +11,7 @@ from storyboard import studio
 from storyboard.errors import ProjectError, StoryboardError
 from storyboard.model import BALLOON_KINDS, DEFAULT_SHOT, SHOT_TYPES
 from storyboard.paths import resolve_inside
+from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
 from ui.common import AppContext, Area, user_errors, user_errors_gen
 from ui.pose_editor import background_data_url, build_pose_editor, library_props, to_value
@@ -37,14 +38,15 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                 dup_btn = gr.Button("Duplicate", size="sm", elem_id="panel-duplicate")
                 del_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="panel-delete")
             new_prompt = gr.Textbox(label="New panel", placeholder="What happens? e.g. {mia} runs for the bus",
-                                    lines=2, elem_id="new-panel-prompt")
+                                    lines=2, elem_id="new-panel-prompt", max_length=max_chars("prompt"))
             add_btn = gr.Button("+ Add panel", variant="primary", elem_id="add-panel")
         with gr.Column(scale=5):
             with gr.Row(equal_height=True):
                 heading = gr.Markdown("#### No panel selected", elem_id="panel-heading")
                 badge = gr.Markdown("", elem_id="panel-state", elem_classes=["sb-badge"])
             with gr.Row(equal_height=False):
-                prompt = gr.Textbox(label="Prompt ({id} puts a character in)", lines=2, scale=4, elem_id="panel-prompt")
+                prompt = gr.Textbox(label="Prompt ({id} puts a character in)", lines=2, scale=4, elem_id="panel-prompt",
+                                    max_length=max_chars("prompt"))
                 insert = gr.Dropdown(label="Insert a name", choices=[], value=None, scale=1, elem_id="panel-insert")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
@@ -62,20 +64,22 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                                           label="Variations", scale=1, elem_id="variation-count")
                         vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2)
                     render_status = gr.Markdown("", elem_id="panel-render-status")
-                    caption = gr.Textbox(label="Caption", elem_id="panel-caption")
+                    caption = gr.Textbox(label="Caption", elem_id="panel-caption", max_length=max_chars("caption"))
                     with gr.Group(elem_classes=["sb-balloons"]):
                         balloons = gr.Radio(label="Balloons", choices=[], elem_id="balloon-list")
                         with gr.Row(equal_height=True):
                             speaker = gr.Dropdown(label="Speaker", choices=[], scale=2, elem_id="balloon-speaker")
                             kind = gr.Dropdown(label="Kind", choices=list(BALLOON_KINDS), value="speech", scale=1,
                                                elem_id="balloon-kind")
-                        text = gr.Textbox(label="Balloon text", placeholder="What is said", elem_id="balloon-text")
+                        text = gr.Textbox(label="Balloon text", placeholder="What is said", elem_id="balloon-text",
+                                          max_length=max_chars("balloon"))
                         with gr.Row():
                             add_balloon_btn = gr.Button("Add balloon", size="sm", variant="primary", elem_id="add-balloon")
                             update_balloon_btn = gr.Button("Update", size="sm", elem_id="update-balloon")
                             remove_balloon_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-balloon")
             with gr.Accordion("More: notes, duration, seed", open=False, elem_id="panel-more"):
-                notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes")
+                notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes",
+                                   max_length=max_chars("notes"))
                 with gr.Row(equal_height=True):
                     duration = gr.Number(label="Duration (s)", minimum=0, scale=1, elem_id="panel-duration")
                     seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1, elem_id="panel-seed")
@@ -91,7 +95,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         for i, take in enumerate(panel.takes):
             path = resolve_inside(root_path, take.file)
             if path.is_file():
-                items.append((str(path), take_caption(i, panel.selected, take, panel.characters)))
+                items.append((ctx.files.copy(path), take_caption(i, panel.selected, take, panel.characters)))
         return items
 
     def form(root_value: str, panel_id: str, status: str = "") -> list[Any]:
@@ -159,6 +163,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     @user_errors
     def pick(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
+        studio.check_text("choice", panel_id, "panel id")
         project_root = checked_root(root_value, session_value, request)
         if panel_id and panel_id not in [p.id for p in load_project(project_root).panels]:
             raise ProjectError(f"There is no panel {panel_id!r}; pick one from the list.")
@@ -316,7 +321,11 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     # ------------------------------------------------------------ wiring
 
     base = [root, session, selected]
-    panel_list.input(pick, [root, session, panel_list], outputs, api_name="select_panel")
+    panel_list.input(pick, [root, session, panel_list], outputs, api_name=False)
+    # Scripts name a panel by id: the list's choices may not be loaded in their session yet (e.g. right after
+    # open_sample); `pick` checks that the id names a panel of the open project.
+    api_panel = gr.Textbox(visible=False, max_length=max_chars("choice"))
+    api_panel.submit(pick, [root, session, api_panel], outputs, api_name="select_panel")
     add_btn.click(add, [root, session, new_prompt], outputs + [new_prompt], api_name="add_panel")
     dup_btn.click(duplicate, base, outputs, api_name="duplicate_panel")
     del_btn.click(delete, base, outputs, api_name="delete_panel")

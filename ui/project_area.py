@@ -9,6 +9,7 @@ import gradio as gr
 
 from storyboard import studio
 from storyboard.errors import ProjectError
+from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
 from ui.common import AppContext, Area, file_path, user_errors
 
@@ -48,7 +49,7 @@ def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Ar
         with gr.Column(scale=3):
             about = gr.Markdown(WELCOME, elem_id="project-summary")
             title = gr.Textbox(label="Title of the open project", interactive=False, elem_id="project-title",
-                               placeholder="Open or create a project first")
+                               placeholder="Open or create a project first", max_length=max_chars("title"))
             with gr.Row():
                 zip_btn = gr.Button("Download project as .zip", size="md")
                 zip_file = gr.File(label="Project .zip", visible=False, interactive=False, height=80)
@@ -57,7 +58,7 @@ def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Ar
             sample_btn = gr.Button("Open the sample: Rainy Monday", variant="primary", elem_id="open-sample")
             with gr.Row(equal_height=True):
                 new_title = gr.Textbox(label="New project", placeholder="Title, e.g. Rainy Monday", scale=3,
-                                       elem_id="new-title")
+                                       elem_id="new-title", max_length=max_chars("title"))
                 create_btn = gr.Button("Create", scale=1, elem_id="create-project")
             with gr.Row(equal_height=True):
                 recent = gr.Dropdown(label="Your projects", choices=[], scale=3, elem_id="recent-projects",
@@ -102,8 +103,8 @@ def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Ar
     @user_errors
     def download(root_value: str, session_value: str, request: gr.Request) -> dict:
         project_root = ctx.project_root(root_value, session_value, request)
-        out = ctx.session_dir(session_value, request) / "exports"
-        return gr.update(value=str(studio.export_project_zip(project_root, out)), visible=True)
+        out = studio.export_dir(ctx.session_dir(session_value, request), project_root)
+        return gr.update(value=ctx.files.copy(studio.export_project_zip(project_root, out)), visible=True)
 
     def _limit_projects(folder: Path) -> None:
         if len(studio.list_projects(folder)) >= 50:
@@ -112,7 +113,11 @@ def build_project_area(ctx: AppContext, root: gr.State, session: gr.State) -> Ar
     create_btn.click(create, [new_title, session], [root, session, new_title], api_name="create_project")
     new_title.submit(create, [new_title, session], [root, session, new_title], api_name=False)
     sample_btn.click(sample, [session], [root, session], api_name="open_sample")
-    open_btn.click(open_named, [recent, session], [root, session], api_name="open_project")
+    open_btn.click(open_named, [recent, session], [root, session], api_name=False)
+    # Scripts name a project folder: the list's choices may not be loaded in their session yet (e.g. right after
+    # create_project); `open_named` checks that the name is a project of this session.
+    api_open = gr.Textbox(visible=False, max_length=max_chars("choice"))
+    api_open.submit(open_named, [api_open, session], [root, session], api_name="open_project")
     upload.upload(import_zip, [upload, session], [root, session, upload], api_name="import_zip")
     title.blur(rename, [title, root, session], outputs, api_name="rename_project")
     zip_btn.click(download, [root, session], [zip_file], api_name="export_zip")

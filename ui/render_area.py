@@ -70,7 +70,7 @@ def overview(root_value: str, ctx: AppContext) -> tuple[list[tuple[str, str]], s
     for number, panel in enumerate(project.panels, start=1):
         take = panel.selected_take
         if take is not None and resolve_inside(root, take.file).is_file():
-            items.append((str(resolve_inside(root, take.file)), f"{number} · {panel.id} · {STATE_TEXT[states[panel.id]]}"))
+            items.append((ctx.files.copy(resolve_inside(root, take.file)), f"{number} · {panel.id} · {STATE_TEXT[states[panel.id]]}"))
     waiting = sum(1 for s in states.values() if s != "current")
     count = f"**{len(project.panels)} panel{'s' if len(project.panels) != 1 else ''}**"
     text = (f"{count}, {waiting} to render." if waiting else f"{count}, all up to date.") if project.panels \

@@ -15,6 +15,7 @@ import gradio as gr
 from storyboard import studio
 from storyboard.engine_holder import EngineHolder
 from storyboard.engines import Engine
+from storyboard.errors import StoryboardError
 from storyboard.settings import Settings, load_settings
 from ui.cast_area import build_cast_area
 from ui.common import AppContext, Area, new_token, user_errors, valid_token
@@ -54,14 +55,23 @@ def needs_loading(holder: EngineHolder) -> bool:
 def launch_options(ctx: AppContext) -> dict[str, Any]:
     """What `launch()` needs besides host and port: theme, CSS, files allowed (app assets only), upload limit.
 
-    The workspace is not in allowed_paths: a session's files reach the browser only as Gradio's hashed
-    copies of what its own handlers returned, so no one can fetch another session's project by path.
+    The workspace (and a project opened at start) is blocked wherever it lives: a session's files reach the
+    browser only as copies of what its own handlers returned (ctx.files, then Gradio's hashed cache), so no
+    one can fetch a project's file by path. StoryboardError when blocking it would block what must be served.
     """
-    allowed = [str(ASSETS)]
-    if ctx.startup_project is not None:
-        allowed.append(str(ctx.startup_project))
+    blocked = [ctx.workspace] + ([ctx.startup_project] if ctx.startup_project is not None else [])
+    from gradio.utils import get_upload_folder
+
+    needed = {"Gradio's upload folder": Path(get_upload_folder()).resolve(), "the app's assets": ASSETS,
+              "the folder of browser copies": ctx.files.folder.resolve()}
+    for folder in blocked:
+        for what, path in needed.items():
+            if path == folder or folder in path.parents:
+                raise StoryboardError(f"The folder {folder} holds {what} ({path}), which the browser must reach; "
+                                      "give the workspace (or project) a folder of its own, e.g. --workspace ~/storyboard.")
     return {"theme": gr.themes.Soft(primary_hue="orange", secondary_hue="blue"), "css": CSS,
-            "allowed_paths": allowed, "max_file_size": f"{ctx.settings.max_upload_mb}mb"}
+            "allowed_paths": [str(ASSETS)], "blocked_paths": [str(folder) for folder in blocked],
+            "max_file_size": f"{ctx.settings.max_upload_mb}mb"}
 
 
 def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Path | None = None,

@@ -85,7 +85,8 @@ def build_style_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
 
         def slider(knob: Knob) -> gr.Slider:
             default = getattr(first.sampler, knob.key)
-            return gr.Slider(knob.low, knob.high, value=default, step=knob.step, label=knob.label,
+            high = min(knob.high, ctx.settings.max_steps) if knob.key == "steps" else knob.high  # fewer on a Space
+            return gr.Slider(knob.low, high, value=default, step=knob.step, label=knob.label,
                              info=f"{knob.info} · default {default:g}", min_width=280,
                              elem_id=f"style-{knob.key.replace('_', '-')}")
 
@@ -118,7 +119,7 @@ def build_style_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     @user_errors
     def tune(root_value: str, session_value: str, *knob_values: Any, request: gr.Request) -> list[Any]:
         project_root = ctx.project_root(root_value, session_value, request)
-        studio.set_style_overrides(project_root, {knob.key: value for knob, value in zip(KNOBS, knob_values)})
+        studio.set_style_overrides(project_root, {knob.key: value for knob, value in zip(KNOBS, knob_values)}, ctx.settings)
         out = values(str(project_root))
         out[-1] = "Saved; panels rendered before this are marked to render again."
         return out

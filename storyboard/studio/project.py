@@ -114,6 +114,10 @@ def check_inside(session_dir: Path | str, root: Path | str) -> Path:
 
 def open_project(session_dir: Path | str, name: str) -> Path:
     """The session's project folder `name`, checked, with what an interrupted save left there removed."""
+    check_text("choice", name, "project name")
+    if not (Path(session_dir) / Path(name).name / STORY_FILE).is_file():
+        raise ProjectError(f"{name!r} is not one of this session's projects; pick one from Your projects in the "
+                           "Project tab (or create it first).")
     root = check_inside(session_dir, Path(session_dir) / Path(name).name)
     recover(root)
     return root

@@ -18,7 +18,7 @@ from storyboard.render import RenderOptions, render_project, render_variations, 
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
 
-from storyboard.studio.common import _check_renderable, StudioError, _panel
+from storyboard.studio.common import _check_renderable, StudioError, _panel, check_steps, check_text
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
     'variations' (`count` new takes of one panel). `on_step(panel_id, step, total)` reports engine steps.
     RenderCancelled propagates when the context is cancelled; panels finished before that are kept.
     """
+    check_text("choice", which, "render choice")
+    check_text("choice", panel_id, "panel id")
     root = Path(root)
     project = load_project(root)
     options = render_options(settings)
@@ -78,6 +80,8 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
     else:
         raise StudioError(f"Unknown render choice {which!r}; use stale, all, panel or variations.")
     _check_renderable(project, targets)
+    if targets:
+        check_steps(project, settings)
     total = len(targets)
     if not total:
         yield RenderUpdate(0, 0, None, "Every panel is up to date; nothing to render.", project)
