@@ -80,11 +80,12 @@ def _thresholds(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from storyboard.engines import RenderContext, get_engine
+    from storyboard.engine_holder import EngineHolder
+    from storyboard.engines import RenderContext
     from storyboard.metrics import scorer_for_engine
     from storyboard.scores import UNSCORED_ENGINES, format_scores
     from storyboard.model import Take
-    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project, render_variations
+    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project, render_variations, stale_panels
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -97,7 +98,21 @@ def _cmd_render(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
     if args.keep_best and args.engine == "draft":
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
-    engine = get_engine(args.engine, _models_dir(args))
+    holder = EngineHolder(args.engine, _models_dir(args))  # loads nothing yet
+    panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
+    options = RenderOptions(steps=args.steps, max_side=args.max_side)
+    known = [p.id for p in project.panels]
+    if unknown := [pid for pid in panel_ids or () if pid not in known]:
+        raise StoryboardError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: "
+                              f"{', '.join(known) or 'none'}.")
+    if not args.variations and not args.force:
+        # what is stale is known from the files and the engine's name and version: load no model for nothing
+        stale = stale_panels(root, project, holder.current(), options)
+        if not any(pid in stale for pid in panel_ids or known):
+            log.info("Nothing to render: %d panel(s) up to date (use --force to render them again).",
+                     len(panel_ids or known))
+            return 0
+    engine = holder.get()
     log.info("%s", engine.describe())
     scorer = None
     if args.scores is not False or args.keep_best:
@@ -109,7 +124,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if scorer is None and args.scores:
             log.warning("Scores: not computed: %s (%s engine). Render with --engine storymaker to measure takes.",
                         UNSCORED_ENGINES.get(engine.name, "this engine's takes cannot be scored"), engine.name)
-    panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
     counts = {"rendered": 0, "skipped": 0}
 
     def on_panel(event: PanelEvent) -> None:
@@ -124,7 +138,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     started = time.perf_counter()
-    options = RenderOptions(steps=args.steps, max_side=args.max_side)
     try:
         if args.variations:
             for pid in panel_ids or [p.id for p in project.panels]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import REPO
 from storyboard.cli import main
@@ -45,7 +46,7 @@ def test_sample_validates_renders_once_and_force_rerenders(sample_dir: Path) -> 
 
     result = run("render", str(sample_dir), "--engine", "draft")
     assert result.returncode == 0
-    assert "0 rendered" in result.stdout
+    assert "Nothing to render: 8 panel(s) up to date" in result.stdout
     assert (sample_dir / "story.yaml").read_bytes() == story_before
     assert {p: p.read_bytes() for p in takes_on_disk(sample_dir)} == first
 
@@ -231,3 +232,37 @@ def test_project_style_overrides_apply_and_make_panels_stale(project_dir: Path) 
     request = build_request(project_dir, project, project.panel("p1"), style, 1)
     assert request.steps == 40 and ("ip_adapter_scale", 1.1) in request.options
     assert stale_panels(project_dir, project, engine) == {"p1", "p2", "p3"}
+
+
+def test_an_up_to_date_storymaker_project_renders_nothing_and_loads_no_model(project_dir: Path, tmp_path: Path) -> None:
+    """Issue 13: the stale check needs only the engine's name and version; no model loads for nothing."""
+    import dataclasses
+
+    from storyboard.engine_holder import STORYMAKER_VERSION, PlannedEngine
+    from storyboard.model import Take
+    from storyboard.render import build_request, planned_sizes, project_style, request_digest
+    from storyboard.store import update_project
+
+    planned = PlannedEngine("storymaker", STORYMAKER_VERSION)
+
+    def as_if_rendered(project):
+        sizes, style = planned_sizes(project), project_style(project)
+        panels = []
+        for panel in project.panels:
+            digest = request_digest(build_request(project_dir, project, panel, style, panel.seed or 1, sizes[panel.id]), planned)
+            rel = f"renders/{panel.id}/take.png"
+            (project_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8)).save(project_dir / rel)
+            panels.append(dataclasses.replace(panel, seed=panel.seed or 1, selected=0,
+                                              takes=(Take(rel, seed=panel.seed or 1, engine="storymaker", inputs=digest),)))
+        return dataclasses.replace(project, panels=tuple(panels))
+
+    update_project(project_dir, as_if_rendered)
+    empty_models = tmp_path / "no-models"
+    empty_models.mkdir()
+    code = ("import sys; from storyboard.cli import main; code = main(sys.argv[1:]); "
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch'); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, "render", str(project_dir), "--engine", "storymaker",
+                             "--models", str(empty_models)], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Nothing to render: 3 panel(s) up to date" in result.stdout and "no torch" in result.stdout
