@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,12 +194,19 @@ def is_stale(root: Path, project: Project, panel: Panel, engine: Engine, options
 
 def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
            steps: int | None) -> bool:
+    """True unless the chosen take was rendered from the panel's current inputs, with the take's own seed.
+
+    Variations and a chosen take may have another seed than the panel: a locked seed stays, and a take is
+    chosen freely. An unlocked panel's seed follows its chosen take, so there a different seed was typed in."""
     take = panel.selected_take
-    if take is None or take.inputs is None or panel.seed is None:
+    if take is None or take.inputs is None:
+        return True
+    seed = take.seed if take.seed is not None else panel.seed
+    if seed is None or (not panel.seed_locked and panel.seed != seed):
         return True
     if not resolve_inside(root, take.file).is_file():
         return True
-    request = build_request(root, project, panel, style, panel.seed, size, steps)
+    request = build_request(root, project, panel, style, seed, size, steps)
     return take.inputs != request_digest(request, engine)
 
 
@@ -237,6 +244,25 @@ def render_project(
     (or `options.sizes`) says otherwise. A `scorer` (storyboard.metrics.Scorer) measures each new take.
     Returns the story as it is after the last panel.
     """
+    for event in iter_render_panels(root, project, engine, panel_ids, force, context, sizes, options, scorer):
+        _emit(on_panel, event)
+    return load_project(root)
+
+
+def iter_render_panels(
+    root: Path,
+    project: Project,
+    engine: Engine,
+    panel_ids: Iterable[str] | None = None,
+    force: bool = False,
+    context: RenderContext | None = None,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
+    options: RenderOptions | None = None,
+    scorer: TakeScorer | None = None,
+) -> Iterator[PanelEvent]:
+    """render_project one panel at a time: yields each panel's event as it finishes (for a UI's progress).
+
+    However it ends (done, cancelled, an error), the takes recorded so far are written into story.yaml."""
     root = Path(root)
     context = context or RenderContext()
     options = options or RenderOptions()
@@ -250,26 +276,29 @@ def render_project(
         raise ProjectError(
             f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: {', '.join(known) or 'none'}."
         )
-    for index, pid in enumerate(wanted, start=1):
-        current = load_project(root)  # a re-read of an unchanged story costs one read and one hash
-        panel = _current_panel(current, pid)
-        if panel is None:
-            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering"))
-            continue
-        style = project_style(current)
-        size = planned.get(pid) or panel_size(panel)
-        if not force and not _stale(root, current, panel, engine, style, size, options.steps):
-            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="up to date"))
-            continue
-        context.check_cancelled()
-        seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        take, result = _render_take(root, current, panel, engine, style, size, options.steps, seed, context, scorer=scorer)
-        if take is None:
-            _emit(on_panel, PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering"))
-            continue
-        _emit(on_panel, PanelEvent(pid, index, len(wanted), "rendered", take=take.file,
-                                   seconds=result.metadata.get("seconds"), scores=take.scores))
-    return compact(root)
+    try:
+        for index, pid in enumerate(wanted, start=1):
+            current = load_project(root)  # an unchanged story costs one read and one hash; new takes are applied
+            panel = _current_panel(current, pid)
+            if panel is None:
+                yield PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering")
+                continue
+            style = project_style(current)
+            size = planned.get(pid) or panel_size(panel)
+            if not force and not _stale(root, current, panel, engine, style, size, options.steps):
+                yield PanelEvent(pid, index, len(wanted), "skipped", message="up to date")
+                continue
+            context.check_cancelled()
+            seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
+            take, result = _render_take(root, current, panel, engine, style, size, options.steps, seed, context,
+                                        scorer=scorer)
+            if take is None:
+                yield PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering")
+                continue
+            yield PanelEvent(pid, index, len(wanted), "rendered", take=take.file, seconds=result.metadata.get("seconds"),
+                             scores=take.scores)
+    finally:
+        compact(root)
 
 
 def _current_panel(project: Project, panel_id: str) -> Panel | None:
@@ -413,7 +442,11 @@ def record_take(root: Path, panel_id: str, take: Take, image: bytes, variation: 
             raise ProjectError(f"Could not write the take for panel {panel_id!r} to {root / take.file}: "
                                f"{exc.strerror}.") from exc
         keep_seed = variation and panel.seed_locked and panel.seed is not None
-        _journal(root, journal.take_entry(panel_id, take, keep_seed))
+        try:
+            _journal(root, journal.take_entry(panel_id, take, keep_seed))
+        except ProjectError:
+            resolve_inside(root, take.file).unlink(missing_ok=True)  # an image no story names would only confuse
+            raise
     return True
 
 
@@ -438,7 +471,7 @@ def _journal(root: Path, entry: dict) -> None:
         size = journal.append(root, entry)
     except OSError as exc:
         raise ProjectError(f"Could not record a take in {journal.path(root)}: {exc.strerror or exc}. Check that the "
-                           "disk has room; the take's image is in renders/.") from exc
+                           "disk has room, then render again; takes recorded before are kept.") from exc
     if size > journal.FOLD_AFTER_BYTES:
         compact(root)
 

@@ -124,6 +124,68 @@ CASES = [
 ]
 
 
+def symlinked_photo(root: Path) -> None:
+    (root / "cast" / "leo.png").unlink()
+    (root / "cast" / "leo.png").symlink_to("/etc/hostname")
+
+
+def disk_full(act):
+    """`act` run as on a full disk: opening any file under the test's folder for writing fails with ENOSPC."""
+    import builtins
+    import errno
+
+    def run(root: Path, made: object) -> object:
+        real_open, real_os_open = builtins.open, os.open
+        base = str(root.parent)
+
+        def refuse(path: object) -> None:
+            if str(path).startswith(base):
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+        def fake_open(file, mode="r", *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and any(m in mode for m in "wax+"):
+                refuse(file)
+            return real_open(file, mode, *args, **kwargs)
+
+        def fake_os_open(path, flags, *args, **kwargs):
+            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and not str(path).endswith(".story.lock"):
+                refuse(path)
+            return real_os_open(path, flags, *args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(builtins, "open", fake_open)
+            patch.setattr(os, "open", fake_os_open)
+            return act(root, made)
+
+    run.__name__ = f"disk full: {getattr(act, '__name__', 'act')}"
+    return run
+
+
+def render_panels(root: Path, _: object) -> object:
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import RenderOptions, render_project
+    from storyboard.storyfile import load_project
+
+    return render_project(root, load_project(root), DraftEngine(), options=RenderOptions(max_side=64))
+
+
+MORE_CASES = [
+    Case("reference outside the project", replaced("reference: cast/mia.png", "reference: ../../etc/passwd"),
+         cli("validate", "{root}"), 2, says=("leads outside the project folder",), advice="copy the file into the project"),
+    Case("absolute pose path", replaced("pose: poses/p2.json", "pose: /etc/passwd"), cli("render", "{root}"), 2,
+         says=("absolute path",), advice="copy the file into the project"),
+    Case("photo symlinked out of the project", symlinked_photo, cli("render", "{root}", "--engine", "draft"), 2,
+         says=("leads outside the project folder",), advice="copy the file into the project"),
+    Case("disk full while the studio saves", nothing, disk_full(studio_call(studio.update_panel, "p1", caption="lost?")),
+         ProjectError, says=("story.yaml", "No space left"), advice="previous version is unchanged"),
+    Case("disk full while a render records a take", nothing, disk_full(render_panels), ProjectError,
+         says=("No space left",), advice="disk"),
+    Case("disk full while exporting", lambda root: render_panels(root, None),
+         disk_full(cli("export", "{root}", "-o", "{root}/../out.pdf")), 2, says=("out.pdf", "No space left")),
+]
+CASES += MORE_CASES
+
+
 @pytest.fixture(autouse=True)
 def small_story_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORYBOARD_MAX_STORY_MB", "1")
@@ -162,3 +224,41 @@ def test_the_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
     seconds, peak_mb, message = done.stdout.split(" ", 2)
     assert "alias" in message, done.stdout + done.stderr
     assert float(seconds) < 1.0 and float(peak_mb) < 100, done.stdout
+
+
+def test_kill_9_during_an_export_leaves_no_half_pdf(project_dir: Path, tmp_path: Path) -> None:
+    """The PDF is written to a temp file and renamed: a killed export leaves the old PDF (or none), whole."""
+    import signal
+    import time
+
+    from pypdf import PdfReader
+
+    out = tmp_path / "comic.pdf"
+    code = textwrap.dedent("""
+        import sys, time
+        import storyboard.export as export
+        real = export.draw_comic_page
+        def slow(*args, **kwargs):
+            print("drawing", flush=True)
+            time.sleep(30)
+            return real(*args, **kwargs)
+        export.draw_comic_page = slow
+        from storyboard.cli import main
+        sys.exit(main(["export", sys.argv[1], "-o", sys.argv[2], "--engine", "draft"]))
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code, str(project_dir), str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if "drawing" in line:
+            break
+    time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    assert not out.exists(), "a half-written PDF took the output's name"
+    leftovers = list(tmp_path.glob(".comic.pdf.*.tmp"))
+    for leftover in leftovers:
+        leftover.unlink()  # a temp file beside the output is all a kill leaves; it never has the output's name
+    from storyboard.cli import main
+
+    assert main(["export", str(project_dir), "-o", str(out), "--engine", "draft", "-q"]) == 0
+    assert len(PdfReader(out).pages) >= 1
