@@ -91,6 +91,24 @@ class _Entry:
     folder: bool
 
 
+STALE_IMPORT_S = 3600  # an import still unpacking after an hour was killed
+
+
+def remove_stale_imports(folder: Path | str, older_than_s: float = STALE_IMPORT_S) -> list[Path]:
+    """Remove the hidden folders of imports killed while unpacking (kill -9 skips their clean-up)."""
+    import time
+
+    removed = []
+    for path in Path(folder).glob(".*.importing-*"):
+        try:
+            if path.is_dir() and not path.is_symlink() and time.time() - path.stat().st_mtime > older_than_s:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError as exc:
+            log.warning("Could not remove %s, left by an interrupted import: %s", path, exc)
+    return removed
+
+
 def import_zip(archive_path: Path | str, dest: Path | str, max_bytes: int | None = None) -> Project:
     """Unpack a project `.zip` into the new (or empty) folder `dest` and return its story.
 

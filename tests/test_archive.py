@@ -235,3 +235,22 @@ def test_studio_import_of_a_hostile_zip_leaves_the_session_as_it_was(tmp_path: P
 def test_deflate_helper_round_trips() -> None:
     assert zlib.decompress(deflate(b"abc" * 100), -15) == b"abc" * 100
     assert DEFLATED == zipfile.ZIP_DEFLATED
+
+
+def test_an_import_killed_while_unpacking_is_cleaned_up_by_the_next_import(project_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    from storyboard import studio
+    from storyboard.archive import export_zip
+    from storyboard.settings import load_settings
+
+    session = tmp_path / "session"
+    stale = session / ".story.importing-abc123"
+    (stale / "cast").mkdir(parents=True)
+    (stale / "cast" / "half.png").write_bytes(b"half")
+    os.utime(stale, (0, 0))  # long ago: its import was killed
+    fresh = session / ".other.importing-def456"
+    fresh.mkdir()  # another import, still running
+    archive = export_zip(project_dir, tmp_path / "story.zip")
+    imported = studio.import_project(session, archive, load_settings({}))
+    assert not stale.exists() and fresh.exists() and (imported / "story.yaml").is_file()

@@ -14,7 +14,7 @@ from storyboard.model import (
     Project,
 )
 from storyboard.settings import Settings
-from storyboard.archive import export_zip, import_zip
+from storyboard.archive import export_zip, import_zip, remove_stale_imports
 from storyboard.storyfile import load_project, new_project, save_project
 
 from storyboard.store import project_lock, recover
@@ -62,6 +62,7 @@ def import_project(session_dir: Path | str, archive: str | Path, settings: Setti
         raise StudioError(f"{archive.name} is larger than {settings.max_upload_mb} MB; that is too big to upload here.")
     session_dir = Path(session_dir)
     session_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_imports(session_dir)
     taken = {p.name for p in session_dir.iterdir()}
     dest = session_dir / _unique(slug(archive.stem, "imported"), taken)
     try:  # import_zip leaves nothing behind when it fails
