@@ -8,15 +8,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from storyboard import __version__
 from storyboard.errors import RenderCancelled, StoryboardError
-from storyboard.model import STORY_FILE
 
 log = logging.getLogger("storyboard")
 
@@ -28,6 +27,9 @@ MODELS_ENV = "STORYBOARD_MODELS"
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
+    import shutil
+
+    from storyboard.model import STORY_FILE
     from storyboard.storyfile import load_project, new_project
 
     dest = Path(args.dir)
@@ -49,6 +51,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from storyboard.engines.draft import DraftEngine
+    from storyboard.model import STORY_FILE
     from storyboard.render import check_project, stale_panels
     from storyboard.storyfile import load_project
 
@@ -100,7 +103,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
     holder = EngineHolder(args.engine, _models_dir(args))  # loads nothing yet
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
-    options = RenderOptions(steps=args.steps, max_side=args.max_side)
+    options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip)
     known = [p.id for p in project.panels]
     if unknown := [pid for pid in panel_ids or () if pid not in known]:
         raise StoryboardError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: "
@@ -295,40 +298,29 @@ class _LazyEngine:
         return getattr(self._engine, name)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
-    parser = argparse.ArgumentParser(
-        prog="python -m storyboard", description="Comic and storyboard studio, headless.", parents=[common]
-    )
-    parser.add_argument("--version", action="version", version=f"storyboard {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, parents=[common])
-
-    p = add("new", help="create a project folder with an empty story.yaml (or a copy of a sample)")
+def _args_new(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="the new project folder")
     p.add_argument("--title", help="the story's title (default: from the folder name)")
     p.add_argument("--sample", metavar="NAME", help="copy a sample project instead, e.g. rainy-monday")
-    p.set_defaults(func=_cmd_new)
 
-    p = add("validate", help="check a project: story.yaml, files, style, poses")
+
+def _args_project(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder (or its story.yaml)")
-    p.set_defaults(func=_cmd_validate)
 
-    from storyboard.scores import DRIFT_THRESHOLDS, SCORE_NAMES
+
+def _args_thresholds(p: argparse.ArgumentParser) -> None:
+    from storyboard.scores import DRIFT_THRESHOLDS
+
+    for threshold in DRIFT_THRESHOLDS:
+        p.add_argument(threshold.flag, dest="min_" + threshold.metric, type=float, metavar="X",
+                       help=f"{threshold.help} (default {threshold.default:g})")
+
+
+def _args_render(p: argparse.ArgumentParser) -> None:
+    from storyboard.scores import SCORE_NAMES
 
     score_names = list(SCORE_NAMES)
-
-    def add_thresholds(parser: argparse.ArgumentParser) -> None:
-        for threshold in DRIFT_THRESHOLDS:
-            parser.add_argument(threshold.flag, dest="min_" + threshold.metric, type=float, metavar="X",
-                                help=f"{threshold.help} (default {threshold.default:g})")
-
-    p = add("render", help="render panels whose inputs changed, writing takes into the project")
-    p.add_argument("project", help="project folder (or its story.yaml)")
+    _args_project(p)
     p.add_argument("--engine", choices=("auto", "draft", "storymaker"), default="auto",
                    help="draft thumbnails, StoryMaker on the GPU, or auto (StoryMaker when it can run, else draft)")
     p.add_argument("--models", metavar="DIR", help=f"folder with the model weights (default: ${MODELS_ENV} or the Hugging Face cache)")
@@ -337,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N", help="denoising steps instead of the style's (fewer: a quicker preview)")
     p.add_argument("--max-side", type=int, metavar="PX",
                    help="render smaller: the longer side at most PX pixels, shape kept (previews, small GPUs)")
+    p.add_argument("--prompt-strip", action=argparse.BooleanOptionalAction, default=False,
+                   help="draft mode: write the prompt as a note inside the art (storyboard thumbnails; off by default, "
+                        "as comic pages want none; such takes are kept apart from takes without it)")
     p.add_argument("--scores", action=argparse.BooleanOptionalAction, default=None,
                    help="measure each new take (Face Sim, CLIP-I, CLIP-T) and show the scores; on by default with "
                         "StoryMaker, impossible with draft takes")
@@ -344,20 +339,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-best", nargs="?", const="face_sim", choices=score_names, metavar="SCORE",
                    help=f"with --variations: select the take with the highest SCORE ({', '.join(score_names)}; "
                         "default face_sim, identity)")
-    add_thresholds(p)
-    p.set_defaults(func=_cmd_render)
+    _args_thresholds(p)
 
-    p = add("score", help="measure the takes of a project that have no current scores (Face Sim, CLIP-I, CLIP-T)")
-    p.add_argument("project", help="project folder (or its story.yaml)")
+
+def _args_score(p: argparse.ArgumentParser) -> None:
+    _args_project(p)
     p.add_argument("--models", metavar="DIR",
                    help=f"folder with the models (default: ${MODELS_ENV}, or the Hugging Face cache and ~/.insightface); "
                         "only the face and CLIP models are used")
     p.add_argument("--panels", metavar="ID,...", help="score only these panels' takes")
     p.add_argument("--force", action="store_true", help="measure again even takes whose scores are current")
-    add_thresholds(p)
-    p.set_defaults(func=_cmd_score)
+    _args_thresholds(p)
 
-    p = add("eval", help="the StoryMaker paper's protocol: every character photo x prompt x N images; CSV and Table 1 summary")
+
+def _args_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--characters", metavar="DIR", required=True,
                    help="folder of character photos, one person each (NAME_mask.png beside NAME.png is its mask)")
     p.add_argument("--prompts", metavar="FILE", help="text file, one prompt per line (default: assets/eval/prompts.txt, 20 prompts)")
@@ -367,14 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 25, as the paper)")
     p.add_argument("--size", type=int, default=1024, metavar="PX", help="square image side in pixels (default 1024)")
     p.add_argument("--seed", type=int, default=0, help="first seed; image i of every character and prompt uses seed + i (default 0)")
-    p.set_defaults(func=_cmd_eval)
 
-    p = add("styles", help="list the style presets")
-    p.set_defaults(func=_cmd_styles)
 
+def _args_none(p: argparse.ArgumentParser) -> None:
+    return None
+
+
+def _args_pose_map(p: argparse.ArgumentParser) -> None:
     from storyboard.posemap import MAP_STYLES
 
-    p = add("pose-map", help="draw an OpenPose JSON file as the ControlNet conditioning image (PNG)")
     p.add_argument("pose", metavar="POSE.json", help="OpenPose JSON (pixel or normalised coordinates)")
     p.add_argument("-o", "--output", metavar="MAP.png", required=True, help="the PNG to write")
     p.add_argument("--width", type=int, help="map width in pixels (default: the pose's canvas_width)")
@@ -383,13 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{s.name}: {s.help}" for s in MAP_STYLES.values()))
     p.add_argument("--hands", action="store_true", help="also draw hand keypoints when the JSON has them")
     p.add_argument("--face", action="store_true", help="also draw face keypoints when the JSON has them")
-    p.set_defaults(func=_cmd_pose_map)
 
+
+def _args_export(p: argparse.ArgumentParser) -> None:
     from storyboard.export import EXPORT_OPTIONS
     from storyboard.layout import list_templates
 
-    p = add("export", help="export comic pages (or a storyboard sheet) as PDF, and PNG pages; renders panels without a take first")
-    p.add_argument("project", help="project folder (or its story.yaml)")
+    _args_project(p)
     p.add_argument("-o", "--output", metavar="OUT.pdf", required=True, help="the PDF to write (replaced only when complete)")
     p.add_argument("--sheet", action="store_true", help="a storyboard sheet: frames with shot, dialogue, caption, action, notes, duration")
     p.add_argument("--png-dir", metavar="DIR", help="also write each page as DIR/page-001.png ...")
@@ -405,8 +401,42 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, type=option.kind, default=None, metavar=option.name.split("_")[-1].upper(),
                            choices=("ltr", "rtl") if option.name == "reading" else None,
                            help=help_text + (f" (default {option.default})" if option.default not in (None, "") else ""))
-    add_thresholds(p)
-    p.set_defaults(func=_cmd_export)
+    _args_thresholds(p)
+
+
+# The commands: name, help, what runs it, and what adds its arguments. Only the command being run gets its
+# arguments (and imports what they list), so `--help` and a plain command start quickly.
+COMMANDS: tuple[tuple[str, str, Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("new", "create a project folder with an empty story.yaml (or a copy of a sample)", _cmd_new, _args_new),
+    ("validate", "check a project: story.yaml, files, style, poses", _cmd_validate, _args_project),
+    ("render", "render panels whose inputs changed, writing takes into the project", _cmd_render, _args_render),
+    ("score", "measure the takes of a project that have no current scores (Face Sim, CLIP-I, CLIP-T)", _cmd_score,
+     _args_score),
+    ("eval", "the StoryMaker paper's protocol: every character photo x prompt x N images; CSV and Table 1 summary",
+     _cmd_eval, _args_eval),
+    ("styles", "list the style presets", _cmd_styles, _args_none),
+    ("pose-map", "draw an OpenPose JSON file as the ControlNet conditioning image (PNG)", _cmd_pose_map, _args_pose_map),
+    ("export", "export comic pages (or a storyboard sheet) as PDF, and PNG pages; renders panels without a take first",
+     _cmd_export, _args_export),
+)
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only `commands` (all when None) get their arguments."""
+    wanted = None if commands is None else set(commands)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
+    parser = argparse.ArgumentParser(
+        prog="python -m storyboard", description="Comic and storyboard studio, headless.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"storyboard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text, run, add_arguments in COMMANDS:
+        p = sub.add_parser(name, help=help_text, parents=[common])
+        if wanted is None or name in wanted:
+            add_arguments(p)
+        p.set_defaults(func=run)
     return parser
 
 
@@ -426,7 +456,9 @@ def _configure_logging(debug: bool, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser([command] if command else []).parse_args(argv)
     args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
     if getattr(args, "project", None):  # every command takes the folder or its story.yaml, as the help says
         from storyboard.storyfile import project_folder

@@ -1,0 +1,101 @@
+"""Benchmark: how the cost of rendering grows with the story (issue 13): 10, 100 and 400 draft panels.
+
+    python tests/benchmarks/bench_render.py [--sizes 10,100,400] [--max-side 256]
+
+For each size it times, in this one process:
+- `engine`: the draft engine alone drawing the same N requests (the pictures themselves: the baseline);
+- `cli`: `python -m storyboard render --engine draft` (through storyboard.cli.main);
+- `studio`: the studio's Render button path (storyboard.studio.iter_render, as the UI drives it);
+- `unchanged`: the CLI again on the rendered, unchanged project (should cost what `validate` costs);
+and prints seconds, the overhead over the engine, and the growth ratio 400/100 (target <= 4.5).
+Not collected by pytest. Figures go to stdout via logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "benchmarks"))
+
+from bench_export import write_story  # noqa: E402
+
+log = logging.getLogger("bench_render")
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def engine_only(root: Path, max_side: int) -> float:
+    from storyboard.engines import RenderContext
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import RenderOptions, build_request, planned_sizes, project_style
+    from storyboard.storyfile import load_project
+
+    project = load_project(root)
+    sizes, style, engine = planned_sizes(project, RenderOptions(max_side=max_side)), project_style(project), DraftEngine()
+    requests = [build_request(root, project, p, style, p.seed, sizes[p.id]) for p in project.panels]
+    return timed(lambda: [engine.render(r, RenderContext()) for r in requests])
+
+
+def cli_render(root: Path, max_side: int) -> None:
+    from storyboard.cli import main
+
+    code = main(["render", str(root), "--engine", "draft", "--max-side", str(max_side), "-q"])
+    assert code == 0, code
+
+
+def studio_render(root: Path, max_side: int) -> None:
+    from storyboard import studio
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.settings import load_settings
+
+    settings = load_settings({"STORYBOARD_MAX_RENDER_SIDE": str(max_side)})
+    for _ in studio.iter_render(root, DraftEngine(), settings, "stale"):
+        pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,400")
+    parser.add_argument("--max-side", type=int, default=256)
+    args = parser.parse_args()
+    handler = logging.StreamHandler(sys.stdout)  # our own: the CLI reconfigures the root logger when it runs
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    sizes = [int(n) for n in args.sizes.split(",")]
+    rows: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            row = rows[n] = {}
+            for kind in ("cli", "studio"):
+                root = Path(tmp) / f"{kind}-{n}"
+                write_story(root, n)
+                if kind == "cli":
+                    row["engine"] = engine_only(root, args.max_side)
+                    row["cli"] = timed(lambda: cli_render(root, args.max_side))
+                    row["unchanged"] = timed(lambda: cli_render(root, args.max_side))
+                else:
+                    row["studio"] = timed(lambda: studio_render(root, args.max_side))
+            log.info("%4d panels: engine %6.2f s | cli %6.2f s (%.2fx engine) | studio %6.2f s (%.2fx cli) | "
+                     "unchanged %5.2f s", n, row["engine"], row["cli"], row["cli"] / row["engine"], row["studio"],
+                     row["studio"] / row["cli"], row["unchanged"])
+    if 100 in rows and 400 in rows:
+        for kind in ("engine", "cli", "studio"):
+            log.info("growth 400/100, %-6s: %.2fx (linear: 4.0x, target <= 4.5x)", kind, rows[400][kind] / rows[100][kind])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
