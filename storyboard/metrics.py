@@ -158,6 +158,9 @@ class Scorer:
 
     def reference_identity(self, character: CharacterRef) -> Any:
         """The ArcFace identity of the largest face in the character's reference photo (EngineError if none)."""
+        if character.reference is None:
+            raise EngineError(f"{character.name} has no reference photo, so Face Sim cannot be measured. Add a photo "
+                              f"of {character.name} in the Cast tab.")
         key = _file_digest(character.reference)
         if key not in self._identities:
             photo = _open_image(character.reference, f"the reference photo of {character.name}")
@@ -280,7 +283,7 @@ def character_refs(root: Path, project: Project, panel: Panel) -> tuple[Characte
     for cid in panel.characters:
         c = project.character(cid)
         refs.append(CharacterRef(id=c.id, name=c.name, color=c.color, description=c.description,
-                                 reference=resolve_inside(root, c.reference),
+                                 reference=resolve_inside(root, c.reference) if c.reference else None,
                                  mask=resolve_inside(root, c.mask) if c.mask else None))
     return tuple(refs)
 
@@ -299,10 +302,10 @@ def take_digest(root: Path, project: Project, panel: Panel, take: Take, model_id
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: Path | None) -> str:
     from storyboard.render import file_digest
 
-    return file_digest(Path(path))
+    return file_digest(Path(path)) if path is not None else "none"
 
 
 def _open_image(path: Path, what: str) -> Image.Image:

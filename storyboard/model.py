@@ -45,11 +45,11 @@ COLOR_PATTERN = re.compile(r"\A#[0-9a-fA-F]{6}\Z")
 
 @dataclass(frozen=True)
 class Character:
-    """A cast member: the reference photo StoryMaker keeps consistent across panels."""
+    """A cast member: the reference photo StoryMaker keeps consistent across panels (draft mode needs none)."""
 
     id: str
     name: str
-    reference: str
+    reference: str | None = None
     mask: str | None = None
     outfit: str | None = None
     description: str = ""

@@ -13,12 +13,38 @@ from typing import Any
 import yaml
 
 from storyboard.errors import PresetError
+from storyboard.model import COLOR_PATTERN
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 STYLES_DIR = PRESETS_DIR / "styles"
 SCHEMA_VERSION = 1
 
 SCHEDULERS = ("unipc", "euler", "euler-a", "dpmpp-2m", "dpmpp-2m-karras", "ddim")
+
+DRAFT_PALETTES = ("cast", "grey", "mono")
+DRAFT_TEXTURES = ("none", "screentone", "wash", "shadows", "hatching")
+DRAFT_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "palette": (str, "figure colours: cast (each character's colour), grey (a grey per character, the picture in "
+                     "greys) or mono (black and white)"),
+    "paper": (str, "background colour, like \"#f8f6f0\""),
+    "ink": (str, "colour of lines, silhouettes, shadows and bars, like \"#28282e\""),
+    "pencil": (str, "colour of the set's light lines, like \"#c4c0b8\""),
+    "texture": (str, "none, screentone (dots), wash (soft watercolour), shadows (hard noir light) or hatching (pencil)"),
+    "line_weight": ((int, float), "figure line thickness, 0.25 to 4 times the default"),
+    "strokes": (int, "strokes per line, 1 (clean) to 4 (sketchy)"),
+    "outline": (bool, "true for a contrasting outline around figures"),
+    "soften": ((int, float), "blur of the art, 0 to 8 px per 1024 px"),
+    "saturation": ((int, float), "colour saturation, 0 to 2 (1 keeps it)"),
+    "contrast": ((int, float), "contrast around mid-grey, 0.5 to 3 (1 keeps it)"),
+    "pixel": (int, "pixel blocks of this many px per 1024 px, 0 (off) to 64"),
+    "colors": (int, "the art reduced to this many colours, 0 (off) or 2 to 256"),
+    "letterbox": ((int, float), "bars top and bottom, each this fraction of the height, 0 to 0.3"),
+    "vignette": ((int, float), "darkened corners, 0 to 1"),
+}
+DRAFT_RANGES: dict[str, tuple[float, float]] = {
+    "line_weight": (0.25, 4.0), "strokes": (1, 4), "soften": (0.0, 8.0), "saturation": (0.0, 2.0),
+    "contrast": (0.5, 3.0), "pixel": (0, 64), "colors": (0, 256), "letterbox": (0.0, 0.3), "vignette": (0.0, 1.0),
+}
 
 # key: (type, help) — one table drives validation and `python -m storyboard styles`.
 STYLE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -29,6 +55,7 @@ STYLE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "negative": (str, "negative prompt"),
     "lora": (dict, "optional style LoRA: repo + file on the Hub, or path to a local .safetensors"),
     "sampler": (dict, "sampler settings"),
+    "draft": (dict, "a mapping of how draft mode draws this style: " + ", ".join(DRAFT_KEYS)),
 }
 LORA_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "repo": (str, "Hugging Face Hub repo id, e.g. owner/name"),
@@ -48,6 +75,28 @@ SAMPLER_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "pose_start": ((int, float), "fraction of the steps after which the pose starts to steer, 0 to 1"),
     "pose_end": ((int, float), "fraction of the steps after which the pose stops steering, 0 to 1"),
 }
+
+
+
+@dataclass(frozen=True)
+class DraftLook:
+    """How the draft engine draws in a style (the `draft:` mapping of a preset); defaults are the plain look."""
+
+    palette: str = "cast"
+    paper: str = "#f8f6f0"
+    ink: str = "#28282e"
+    pencil: str = "#c4c0b8"
+    texture: str = "none"
+    line_weight: float = 1.0
+    strokes: int = 1
+    outline: bool = False
+    soften: float = 0.0
+    saturation: float = 1.0
+    contrast: float = 1.0
+    pixel: int = 0
+    colors: int = 0
+    letterbox: float = 0.0
+    vignette: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +136,7 @@ class StylePreset:
     negative: str = ""
     lora: LoraSpec | None = None
     sampler: Sampler = field(default_factory=Sampler)
+    draft: DraftLook = field(default_factory=DraftLook)
 
     def apply(self, prompt: str) -> str:
         """The panel prompt inside this style's template, with the LoRA's trigger words."""
@@ -144,8 +194,27 @@ def parse_style(data: Any, preset_id: str, where: str) -> StylePreset:
     sampler = build_sampler(f.get("sampler", {}), where)
     return StylePreset(
         id=preset_id, name=f["name"], description=f.get("description", ""), prompt=f["prompt"],
-        negative=f.get("negative", ""), lora=lora, sampler=sampler,
+        negative=f.get("negative", ""), lora=lora, sampler=sampler, draft=build_draft_look(f.get("draft", {}), where),
     )
+
+
+def build_draft_look(data: Any, where: str) -> DraftLook:
+    """Validate a preset's `draft:` mapping and build the look (missing keys keep the plain look)."""
+    f = _check(data, DRAFT_KEYS, where, "draft")
+    fields = DraftLook.__dataclass_fields__
+    look = DraftLook(**{k: (float(v) if isinstance(fields[k].default, float) else v) for k, v in f.items()})
+    for key in ("paper", "ink", "pencil"):
+        if not COLOR_PATTERN.match(getattr(look, key)):
+            raise PresetError(f"{where}: draft {key} {getattr(look, key)!r} must be a colour like \"#f8f6f0\" (quoted).")
+    if look.palette not in DRAFT_PALETTES:
+        raise PresetError(f"{where}: draft palette {look.palette!r} is unknown; use one of {', '.join(DRAFT_PALETTES)}.")
+    if look.texture not in DRAFT_TEXTURES:
+        raise PresetError(f"{where}: draft texture {look.texture!r} is unknown; use one of {', '.join(DRAFT_TEXTURES)}.")
+    for key, (low, high) in DRAFT_RANGES.items():
+        _range(where, f"draft {key}", getattr(look, key), low, high)
+    if look.colors == 1:
+        raise PresetError(f"{where}: draft colors 1 would leave a blank picture; use 0 (off) or 2 to 256.")
+    return dataclasses.replace(look, paper=look.paper.lower(), ink=look.ink.lower(), pencil=look.pencil.lower())
 
 
 def build_sampler(data: Any, where: str, base: Sampler | None = None, what: str = "sampler") -> Sampler:

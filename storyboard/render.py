@@ -18,13 +18,13 @@ from pathlib import Path
 
 from storyboard.engines import CharacterRef, Engine, RenderContext, RenderRequest, RenderResult
 from storyboard.errors import PoseError, ProjectError, StoryboardError
-from storyboard.model import Panel, Project, Take
+from storyboard.model import Panel, Project, Take, add_take
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
 from storyboard.presets import StylePreset, load_style, with_overrides
 from storyboard import journal
 from storyboard.store import compact, project_lock, update_project
-from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project
+from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,13 @@ def file_digest(path: Path) -> str:
 
 def build_request(
     root: Path, project: Project, panel: Panel, style: StylePreset, seed: int, size: tuple[int, int] | None = None,
-    steps: int | None = None,
+    steps: int | None = None, prompt_strip: bool = False,
 ) -> RenderRequest:
     """The engine request for one panel, with absolute paths and the pose read from its file.
 
     `size` (width, height) overrides the shot-type size (normally the panel's page slot, see planned_sizes);
-    `steps` overrides the style's step count.
+    `steps` overrides the style's step count; `prompt_strip` asks draft art for the prompt as a note (an
+    option only when set, so the digests of takes without it stay as they were).
     """
     characters = []
     for cid in panel.characters:
@@ -89,7 +90,7 @@ def build_request(
         characters.append(
             CharacterRef(
                 id=c.id, name=c.name, color=c.color, description=c.description,
-                reference=resolve_inside(root, c.reference),
+                reference=resolve_inside(root, c.reference) if c.reference else None,
                 mask=resolve_inside(root, c.mask) if c.mask else None,
                 outfit=resolve_inside(root, c.outfit) if c.outfit else None,
             )
@@ -120,7 +121,7 @@ def build_request(
         options=(("ip_adapter_scale", style.sampler.ip_adapter_scale), ("lora_scale", style.sampler.lora_scale),
                  ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None),
                  ("controlnet_scale", style.sampler.pose_scale), ("control_start", style.sampler.pose_start),
-                 ("control_end", style.sampler.pose_end)),
+                 ("control_end", style.sampler.pose_end)) + ((("prompt_strip", True),) if prompt_strip else ()),
     )
 
 
@@ -132,7 +133,7 @@ def request_digest(request: RenderRequest, engine: Engine) -> str:
         "characters": [
             {
                 "id": c.id, "name": c.name, "color": c.color, "description": c.description,
-                "reference": file_digest(c.reference),
+                "reference": file_digest(c.reference) if c.reference else None,
                 "mask": file_digest(c.mask) if c.mask else None,
                 "outfit": file_digest(c.outfit) if c.outfit else None,
             }
@@ -150,6 +151,7 @@ class RenderOptions:
     sizes: Mapping[str, tuple[int, int]] | None = None  # per panel id; None: from the project's page layout
     steps: int | None = None  # override the style's step count
     max_side: int | None = None  # shrink so the longer side is at most this many pixels
+    prompt_strip: bool = False  # draft art with the prompt as a note inside (never wanted on comic pages)
 
     def __post_init__(self) -> None:
         if self.steps is not None and not 1 <= self.steps <= 150:
@@ -182,18 +184,19 @@ def stale_panels(root: Path, project: Project, engine: Engine, options: RenderOp
     """Ids of panels without a usable take rendered from their current inputs."""
     sizes = planned_sizes(project, options)
     style = project_style(project)
-    steps = options.steps if options else None
-    return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps)}
+    steps, strip = (options.steps, options.prompt_strip) if options else (None, False)
+    return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps, strip)}
 
 
 def is_stale(root: Path, project: Project, panel: Panel, engine: Engine, options: RenderOptions | None = None) -> bool:
     """True when the panel has no usable take rendered from its current inputs."""
     size = planned_sizes(project, options).get(panel.id, panel_size(panel))
-    return _stale(root, project, panel, engine, project_style(project), size, options.steps if options else None)
+    return _stale(root, project, panel, engine, project_style(project), size, options.steps if options else None,
+                  bool(options and options.prompt_strip))
 
 
 def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
-           steps: int | None) -> bool:
+           steps: int | None, prompt_strip: bool = False) -> bool:
     """True unless the chosen take was rendered from the panel's current inputs, with the take's own seed.
 
     Variations and a chosen take may have another seed than the panel: a locked seed stays, and a take is
@@ -206,7 +209,7 @@ def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: St
         return True
     if not resolve_inside(root, take.file).is_file():
         return True
-    request = build_request(root, project, panel, style, seed, size, steps)
+    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip)
     return take.inputs != request_digest(request, engine)
 
 
@@ -285,13 +288,13 @@ def iter_render_panels(
                 continue
             style = project_style(current)
             size = planned.get(pid) or panel_size(panel)
-            if not force and not _stale(root, current, panel, engine, style, size, options.steps):
+            if not force and not _stale(root, current, panel, engine, style, size, options.steps, options.prompt_strip):
                 yield PanelEvent(pid, index, len(wanted), "skipped", message="up to date")
                 continue
             context.check_cancelled()
             seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
             take, result = _render_take(root, current, panel, engine, style, size, options.steps, seed, context,
-                                        scorer=scorer)
+                                        scorer=scorer, prompt_strip=options.prompt_strip)
             if take is None:
                 yield PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering")
                 continue
@@ -355,7 +358,7 @@ def render_variations(
             _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
             break
         take, result = _render_take(root, current, panel, engine, project_style(current), size, options.steps, seed,
-                                    context, variation=True, scorer=scorer)
+                                    context, variation=True, scorer=scorer, prompt_strip=options.prompt_strip)
         if take is None:
             _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
             break
@@ -397,12 +400,12 @@ def select_best(root: Path, panel_id: str, files: Iterable[str], score: str) -> 
 
 def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
                  steps: int | None, seed: int, context: RenderContext, variation: bool = False,
-                 scorer: TakeScorer | None = None) -> tuple[Take | None, RenderResult]:
+                 scorer: TakeScorer | None = None, prompt_strip: bool = False) -> tuple[Take | None, RenderResult]:
     """Render one take of `panel` (as it is in `project`, the current story) and record it (record_take).
 
     Returns the take as recorded, or None when the panel was deleted while it rendered. A scoring failure
     never loses the take: it is logged and the take is kept without scores."""
-    request = build_request(root, project, panel, style, seed, size, steps)
+    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip)
     digest = request_digest(request, engine)
     result = engine.render(request, context)
     rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
@@ -442,6 +445,12 @@ def record_take(root: Path, panel_id: str, take: Take, image: bytes, variation: 
             raise ProjectError(f"Could not write the take for panel {panel_id!r} to {root / take.file}: "
                                f"{exc.strerror}.") from exc
         keep_seed = variation and panel.seed_locked and panel.seed is not None
+        if any(t.file == take.file for t in panel.takes):
+            # rendered again from earlier inputs (e.g. back to an earlier style): the journal skips files the story
+            # lists, so the take is selected in story.yaml itself
+            panel = add_take(panel if keep_seed else dataclasses.replace(panel, seed=take.seed), take)
+            save_project(root, load_project(root).replace_panel(panel))
+            return True
         try:
             _journal(root, journal.take_entry(panel_id, take, keep_seed))
         except ProjectError:
@@ -489,6 +498,9 @@ def check_project(root: Path, project: Project) -> list[tuple[str, str]]:
     except StoryboardError as exc:
         problems.append(("error", str(exc)))
     for c in project.cast:
+        if not c.reference:
+            problems.append(("warning", f"Cast member {c.id!r} has no reference photo: draft mode draws them, StoryMaker "
+                             "cannot. Add a photo in the Cast tab (or 'reference:' in story.yaml)."))
         for what, rel in (("reference photo", c.reference), ("mask", c.mask), ("outfit image", c.outfit)):
             if rel and not resolve_inside(root, rel).is_file():
                 severity = "warning" if what == "reference photo" else "error"

@@ -80,7 +80,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
     "character": (
         Key("id", TEXT, True, "short lowercase id used in prompts as {id}"),
         Key("name", TEXT, True, "the name shown on name tags and balloons"),
-        Key("reference", TEXT, True, "reference photo, relative to the project folder"),
+        Key("reference", TEXT, help="reference photo, relative to the project folder (StoryMaker needs it; draft mode does not)"),
         Key("mask", TEXT, help="optional mask of the character in the photo"),
         Key("outfit", TEXT, help="optional clothing image (outfit swap)"),
         Key("description", TEXT, help="a short description"),
@@ -241,7 +241,7 @@ class _Reader:
         return Character(
             id=cid,
             name=f["name"],
-            reference=self.relpath(f["reference"], path + ("reference",), f"{what} reference"),
+            reference=self.relpath(f["reference"], path + ("reference",), f"{what} reference") if f.get("reference") else None,
             mask=self.relpath(f["mask"], path + ("mask",), f"{what} mask") if "mask" in f else None,
             outfit=self.relpath(f["outfit"], path + ("outfit",), f"{what} outfit") if "outfit" in f else None,
             description=f.get("description", ""),
@@ -594,7 +594,9 @@ def to_data(project: Project) -> dict[str, Any]:
     """The plain-data form of a project as written to story.yaml (defaults left out where noise)."""
 
     def character(c: Character) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": c.id, "name": c.name, "reference": c.reference}
+        out: dict[str, Any] = {"id": c.id, "name": c.name}
+        if c.reference:
+            out["reference"] = c.reference
         if c.mask:
             out["mask"] = c.mask
         if c.outfit:

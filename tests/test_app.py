@@ -294,3 +294,29 @@ def test_style_tuning_and_painted_mask_through_the_api(server, tmp_path: Path) -
         assert mask.mode == "L" and mask.size == (90, 120) and mask.getbbox() == (20, 30, 70, 90)
     client.predict(api_name="/remove_mask")
     assert load_project(root).character("zoe").mask is None and (root / mask_rel).exists()  # kept for undo
+
+
+def test_a_character_without_a_photo_through_the_api(server, tmp_path: Path) -> None:
+    """Issue 12 item 4: draft mode adds a character with just a name; the gallery shows a tile in their colour."""
+    import numpy as np
+    from gradio_client import Client
+
+    from storyboard.storyfile import load_project
+
+    url, workspace = server
+    client = Client(url, verbose=False)
+    client.predict("Photoless", api_name="/create_project")
+    out = client.predict("Zoe", "#76b041", "tall", None, None, None, api_name="/add_character")
+    (root,) = [p.parent for p in workspace.glob("sessions/*/photoless/story.yaml")]
+    zoe = load_project(root).character("zoe")
+    assert zoe.reference is None and zoe.color == "#76b041"
+    gallery = out[0]["value"]
+    assert len(gallery) == 1 and gallery[0]["caption"] == "Zoe" and "No photo of Zoe yet" in " ".join(map(str, out))
+    with Image.open(gallery[0]["image"]) as tile:
+        pixels = np.asarray(tile.convert("RGB")).astype(int)
+    assert (np.abs(pixels - (0x76, 0xB0, 0x41)).max(axis=2) < 8).sum() > 500, "a placeholder in Zoe's colour"
+    client.predict("{zoe} waves", api_name="/add_panel")
+    client.predict("p1", api_name="/select_panel")
+    client.predict("{zoe} waves", ["zoe"], "full", "", None, None, False, "", api_name="/update_panel")
+    gallery, status = client.predict(api_name="/render")
+    assert len(gallery) == 1 and "all up to date" in status

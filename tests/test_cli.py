@@ -266,3 +266,35 @@ def test_an_up_to_date_storymaker_project_renders_nothing_and_loads_no_model(pro
                              "--models", str(empty_models)], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Nothing to render: 3 panel(s) up to date" in result.stdout and "no torch" in result.stdout
+
+
+def test_prompt_strip_is_asked_for_and_kept_apart_from_comic_takes(project_dir: Path) -> None:
+    """Issue 12 item 4: draft art has no prompt note unless asked; a take with one is another take."""
+    import numpy as np
+
+    assert main(["render", str(project_dir), "--engine", "draft", "--panels", "p1"]) == 0
+    plain = load_project(project_dir).panel("p1").selected_take
+    assert main(["render", str(project_dir), "--engine", "draft", "--panels", "p1", "--prompt-strip"]) == 0
+    strip = load_project(project_dir).panel("p1").selected_take
+    assert strip.file != plain.file and strip.inputs != plain.inputs
+    note = (np.abs(np.asarray(Image.open(project_dir / strip.file).convert("RGB")).astype(int) - (255, 253, 231))
+            .max(axis=2) <= 2)
+    assert note.sum() > 1000, "the prompt note is drawn"
+    from storyboard.engines.draft import DraftEngine
+    from storyboard.render import stale_panels
+
+    assert "p1" in stale_panels(project_dir, load_project(project_dir), DraftEngine()), "comic pages want no strip"
+    assert main(["render", str(project_dir), "--engine", "draft", "--panels", "p1", "--no-prompt-strip"]) == 0
+    assert load_project(project_dir).panel("p1").selected_take.file == plain.file
+
+
+def test_a_cast_member_without_a_photo_validates_with_a_warning_and_renders_in_draft(project_dir: Path) -> None:
+    text = (project_dir / "story.yaml").read_text()
+    (project_dir / "story.yaml").write_text(text.replace("    reference: cast/leo.png\n", "", 1))
+    from storyboard.render import check_project
+
+    problems = check_project(project_dir, load_project(project_dir))
+    assert ("warning", "Cast member 'leo' has no reference photo: draft mode draws them, StoryMaker cannot. Add a photo "
+            "in the Cast tab (or 'reference:' in story.yaml).") in problems
+    assert main(["render", str(project_dir), "--engine", "draft"]) == 0
+    assert all(p.selected_take is not None for p in load_project(project_dir).panels)

@@ -346,3 +346,16 @@ def test_a_pose_canvas_is_at_least_one_pixel() -> None:
     with pytest.raises(PoseError, match="at least 1 x 1"):
         Pose(0, 10)
     assert math.isclose(pose_from_json(_hostile(canvas_width=0.6, canvas_height=1.4)).width, 1)
+
+
+def test_every_sample_pose_names_the_panels_characters_in_order() -> None:
+    """Issue 12 item 4: the pose editor showed "Person 1/2" on the sample's skeletons instead of Mia and Leo."""
+    from conftest import SAMPLE
+    from storyboard.storyfile import load_project
+
+    project = load_project(SAMPLE)
+    posed = [panel for panel in project.panels if panel.pose]
+    assert posed and any(len(panel.characters) == 2 for panel in posed)
+    for panel in posed:
+        pose = read_pose(SAMPLE / panel.pose)
+        assert [person.character for person in pose.people] == list(panel.characters), panel.id

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from storyboard.errors import PresetError
-from storyboard.presets import STYLES_DIR, list_styles, load_style, load_style_file, parse_style
+from storyboard.presets import STYLES_DIR, DraftLook, list_styles, load_style, load_style_file, parse_style
 
 GOOD = {
     "schema": 1,
@@ -66,6 +66,15 @@ def test_apply_fills_the_template_and_adds_missing_trigger_words() -> None:
         ({"sampler": {"steps": True}}, "'steps' must be"),
         ({"sampler": {"pose_scale": 3}}, "pose_scale 3.0 is out of range"),
         ({"sampler": {"pose_start": 0.6, "pose_end": 0.4}}, "pose_start (0.6) must come before pose_end (0.4)"),
+        ({"draft": {"palette": "sepia"}}, "draft palette 'sepia' is unknown; use one of cast, grey, mono"),
+        ({"draft": {"texture": "glitter"}}, "draft texture 'glitter' is unknown"),
+        ({"draft": {"paper": "white"}}, "draft paper 'white' must be a colour like"),
+        ({"draft": {"pixel": 100}}, "draft pixel 100 is out of range"),
+        ({"draft": {"colors": 1}}, "draft colors 1 would leave a blank picture"),
+        ({"draft": {"outline": "yes"}}, "'outline' must be true for a contrasting outline"),
+        ({"draft": {"strokes": 1.5}}, "'strokes' must be strokes per line"),
+        ({"draft": {"grain": 3}}, "unknown key 'grain' in draft"),
+        ({"draft": "noir"}, "'draft' must be a mapping of how draft mode draws this style: palette, paper"),
     ],
 )
 def test_bad_presets_are_refused_with_a_clear_message(change: dict, message: str) -> None:
@@ -84,3 +93,14 @@ def test_broken_yaml_and_unknown_style(tmp_path: Path) -> None:
     (only / "ok.yaml").write_text(yaml.safe_dump(GOOD))
     with pytest.raises(PresetError, match="Available styles: ok"):
         load_style("nope", only)
+
+
+def test_every_shipped_style_describes_its_draft_look() -> None:
+    """Issue 12 item 4: draft thumbnails show the style; the look is data in each preset, checked like the rest."""
+    styles = list_styles()
+    assert all(style.draft != DraftLook() for style in styles.values()), "each preset has a draft: mapping"
+    assert styles["noir"].draft.palette == "mono" and styles["manga-screentone"].draft.texture == "screentone"
+    assert styles["pixel-art"].draft.pixel > 0 and styles["cinematic-storyboard"].draft.letterbox > 0
+    assert parse_style({k: v for k, v in GOOD.items()}, "plain", "plain.yaml").draft == DraftLook()
+    look = parse_style({**GOOD, "draft": {"paper": "#FFFFFF", "line_weight": 2}}, "x", "x.yaml").draft
+    assert look.paper == "#ffffff" and look.line_weight == 2.0 and isinstance(look.line_weight, float)

@@ -256,3 +256,14 @@ def test_zip_import_refuses_a_non_empty_folder(project_dir: Path, tmp_path: Path
 
 def test_write_project_helper_is_valid(tmp_path: Path) -> None:
     assert len(load_project(write_project(tmp_path / "x")).panels) == 3
+
+
+@pytest.mark.parametrize("line", ["", "    reference:\n", '    reference: ""\n'])
+def test_a_cast_member_may_have_no_reference_photo(line: str) -> None:
+    """Issue 12 item 4: draft mode draws a character without a photo; such a story loads, saves and loads again."""
+    text = STORY.replace("    reference: cast/leo.png\n", line, 1)
+    project = parse_story(text, source="/x/story.yaml")
+    assert project.character("leo").reference is None and project.character("mia").reference == "cast/mia.png"
+    dumped = dump_story(project)
+    assert "reference" not in dumped.split("id: leo")[1].split("panels:")[0]
+    assert parse_story(dumped) == project

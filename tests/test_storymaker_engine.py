@@ -161,6 +161,14 @@ def test_no_face_in_a_reference_names_the_character(engine, sample_dir: Path) ->
     assert "mia.png" in str(info.value)
 
 
+def test_a_character_without_a_photo_is_refused_by_name(engine, story: Path) -> None:
+    """Issue 12 item 4: a cast member added without a photo (draft mode) cannot be rendered by StoryMaker."""
+    request = request_for(story, "p4")
+    leo = dataclasses.replace(request.characters[1], reference=None)
+    with pytest.raises(EngineError, match=r"Leo has no reference photo.*Add a photo of Leo in the Cast tab"):
+        engine.render(dataclasses.replace(request, characters=(request.characters[0], leo)), RenderContext())
+
+
 def test_encodings_are_cached_per_character(engine, story: Path) -> None:
     before = engine.encoder.calls
     for pid in ("p3", "p4", "p5", "p7"):

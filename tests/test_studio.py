@@ -55,7 +55,7 @@ def test_huge_photo_is_scaled_down_with_a_note_and_too_many_pixels_refused(proje
         assert image.size == (1000, 333)
 
 
-@pytest.mark.parametrize("case", ["not an image", "no photo", "empty name", "duplicate name", "bad colour"])
+@pytest.mark.parametrize("case", ["not an image", "mask without photo", "empty name", "duplicate name", "bad colour"])
 def test_bad_character_requests_change_nothing(project_dir: Path, tmp_path: Path, photo: Path, case: str) -> None:
     text = tmp_path / "notes.png"
     text.write_text("this is not a picture")
@@ -63,20 +63,41 @@ def test_bad_character_requests_change_nothing(project_dir: Path, tmp_path: Path
     kwargs = {"name": "Zoe", "photo": photo}
     if case == "not an image":
         kwargs["photo"] = text
-    elif case == "no photo":
-        kwargs["photo"] = None
+    elif case == "mask without photo":
+        kwargs.update(photo=None, mask=photo)
     elif case == "empty name":
         kwargs["name"] = "  "
     elif case == "duplicate name":
         kwargs["name"] = "mia"
     else:
         kwargs["color"] = "red"
-    expected = {"not an image": "notes.png is not an image", "no photo": "Upload a reference photo of Zoe",
+    expected = {"not an image": "notes.png is not an image", "mask without photo": "A mask or outfit goes with a reference photo",
                 "empty name": "Give the character a name", "duplicate name": "already a character called mia",
                 "bad colour": "not a colour"}[case]
     with pytest.raises(StoryboardError, match=expected):
-        studio.add_character(project_dir, kwargs["name"], kwargs["photo"], SETTINGS, color=kwargs.get("color"))
+        studio.add_character(project_dir, kwargs["name"], kwargs["photo"], SETTINGS, color=kwargs.get("color"),
+                             mask=kwargs.get("mask"))
     assert snapshot(project_dir) == before
+
+
+def test_a_character_without_a_photo_is_added_drawn_in_draft_and_refused_by_storymaker(project_dir: Path, photo: Path) -> None:
+    """Issue 12 item 4: draft mode needs no photo; StoryMaker says whose photo is missing and where to add it."""
+    project, cid, notes = studio.add_character(project_dir, "Zoe", None, SETTINGS, description="tall", color="#76b041")
+    zoe = project.character(cid)
+    assert zoe.reference is None and zoe.color == "#76b041" and "No photo of Zoe yet" in notes[0]
+    assert "reference" not in (project_dir / "story.yaml").read_text().split("name: Zoe")[1].split("- id:")[0]
+    assert load_project(project_dir).character(cid) == zoe
+    studio.update_panel(project_dir, "p1", characters=[cid])
+    list(studio.iter_render(project_dir, DraftEngine(), SETTINGS))
+    take = load_project(project_dir).panel("p1").selected_take
+    assert take is not None and take.engine == "draft"
+    assert studio.face_check(project_dir, cid, DraftEngine()).status == "unavailable"
+    tile = np.asarray(studio.face_preview(project_dir, cid))
+    assert tile.shape[0] == tile.shape[1] and (np.abs(tile.astype(int) - (0x76, 0xB0, 0x41)).max(axis=2) < 8).sum() > 500
+    with pytest.raises(StoryboardError, match="no photo yet"):
+        studio.set_painted_mask(project_dir, cid, [np.full((8, 8), 255, np.uint8)])
+    project, _ = studio.update_character(project_dir, cid, SETTINGS, photo=photo)
+    assert project.character(cid).reference is not None
 
 
 def test_update_replaces_the_photo_and_keeps_the_old_file_for_undo(project_dir: Path, photo: Path) -> None:
@@ -85,6 +106,25 @@ def test_update_replaces_the_photo_and_keeps_the_old_file_for_undo(project_dir: 
     assert leo.name == "Leon" and leo.color == "#0a141e" and leo.reference != "cast/leo.png"
     assert (project_dir / leo.reference).is_file()
     assert (project_dir / "cast" / "leo.png").exists()  # until the undo history lets go of it (test_history.py)
+
+
+def test_switching_style_makes_draft_panels_stale_and_switching_back_selects_the_earlier_takes(project_dir: Path) -> None:
+    """Issue 12 item 4: the style is drawn in draft art; a take rendered again was not selected (journal skip)."""
+    engine = DraftEngine()
+    list(studio.iter_render(project_dir, engine, SETTINGS))
+    first = {p.id: p.selected_take for p in load_project(project_dir).panels}
+    studio.set_style(project_dir, "noir")
+    assert set(studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS).values()) == {"stale"}
+    list(studio.iter_render(project_dir, engine, SETTINGS))
+    noir = load_project(project_dir).panels[0].selected_take
+    assert noir != first["p1"]
+    pixels = np.asarray(Image.open(project_dir / noir.file).convert("RGB")).astype(int)
+    assert (pixels.max(axis=2) - pixels.min(axis=2)).max() <= 2, "noir draft art is black and white"
+    studio.set_style(project_dir, "ink-comic")
+    list(studio.iter_render(project_dir, engine, SETTINGS))
+    project = load_project(project_dir)
+    assert {p.id: p.selected_take for p in project.panels} == first
+    assert set(studio.panel_states(project_dir, project, engine, SETTINGS).values()) == {"current"}
 
 
 def test_remove_character_takes_them_out_of_panels(project_dir: Path) -> None:

@@ -12,9 +12,11 @@ from storyboard.errors import ProjectError
 from storyboard.paths import resolve_inside
 from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
+from storyboard.studio.cast import placeholder_portrait
 from ui.common import AppContext, Area, file_path, user_errors
 
 NEW = ""  # the character selector's value while a new character is being written
+PAINT_HINT = "_Add the character first; then you can paint their mask over the photo._"
 FACE_ICONS = {"found": "✅", "none": "⚠️", "unavailable": "ℹ️"}
 
 
@@ -38,14 +40,15 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
                 color = gr.ColorPicker(label="Colour", scale=1, elem_id="cast-color")
             description = gr.Textbox(label="Description", placeholder="short red hair, green raincoat", elem_id="cast-description",
                                      max_length=max_chars("description"))
-            photo = gr.File(label="Reference photo (PNG, JPEG, WebP ...; one clear face)", elem_id="cast-photo")
+            photo = gr.File(label="Reference photo (PNG, JPEG, WebP ...; one clear face; draft mode can do without)",
+                            elem_id="cast-photo")
             with gr.Accordion("Optional: mask and outfit", open=False, elem_id="cast-extras"):
                 mask = gr.File(label="Mask of the character in the photo (white = character)")
                 painter = gr.ImageMask(label="... or paint the mask: brush over the character in the photo",
                                        type="numpy", sources=(), transforms=(), layers=False, format="png",
                                        brush=gr.Brush(colors=["#f97316"], color_mode="fixed"), height=380,
                                        visible=False, elem_id="cast-mask-paint")
-                paint_hint = gr.Markdown("_Add the character first; then you can paint their mask over the photo._")
+                paint_hint = gr.Markdown(PAINT_HINT)
                 with gr.Row(visible=False) as paint_row:
                     save_mask_btn = gr.Button("Save painted mask", size="sm", elem_id="save-mask")
                     remove_mask_btn = gr.Button("Remove the mask", size="sm", elem_id="remove-mask")
@@ -58,15 +61,17 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
                 remove_btn = gr.Button("Remove character", variant="stop", visible=False, elem_id="remove-character")
             notes = gr.Markdown("", elem_id="cast-notes")
 
-    def cast_gallery(root_value: str) -> list[tuple[str, str]]:
+    def cast_gallery(root_value: str) -> list[tuple[Any, str]]:
         if not root_value:
             return []
         project = load_project(root_value)
         items = []
         for member in project.cast:
-            path = resolve_inside(Path(root_value), member.reference)
-            if path.is_file():
+            path = resolve_inside(Path(root_value), member.reference) if member.reference else None
+            if path is not None and path.is_file():
                 items.append((ctx.files.copy(path), member.name))
+            else:  # no photo yet (draft mode), or its file is gone: a tile in their colour keeps the gallery in cast order
+                items.append((placeholder_portrait(member), member.name))
         return items
 
     def form(root_value: str, character_id: str, check: studio.FaceCheck | None = None, note: str = "") -> list[Any]:
@@ -75,8 +80,8 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         if not root_value or not character_id:
             return [character_id, gr.update(value=items, selected_index=None), "#### New character", "", None, "", None,
                     None, None, False, False, gr.update(value="Add character"), gr.update(visible=False),
-                    note, "", gr.update(value=None), gr.update(value=None, visible=False), gr.update(visible=True),
-                    gr.update(visible=False)]
+                    note, "", gr.update(value=None), gr.update(value=None, visible=False),
+                    gr.update(value=PAINT_HINT, visible=True), gr.update(visible=False)]
         project = load_project(root_value)
         member = project.character(character_id)
         index = [c.id for c in project.cast].index(character_id)
@@ -84,11 +89,13 @@ def build_cast_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
         face_text = ""
         if check is not None:
             face_text = f"{FACE_ICONS[check.status]} {check.message}"
+        has_photo = member.reference is not None
         return [character_id, gr.update(value=items, selected_index=index), f"#### {member.name}  ·  `{{{member.id}}}` in prompts",
                 member.name, member.color, member.description, None, None, None, False, False,
                 gr.update(value="Save changes"), gr.update(visible=True), note, face_text, picture,
-                gr.update(value=paint_value(root_value, member), visible=True), gr.update(visible=False),
-                gr.update(visible=True)]
+                gr.update(value=paint_value(root_value, member) if has_photo else None, visible=has_photo),
+                gr.update(value=f"_Upload a photo of {member.name} first; then you can paint their mask over it._",
+                          visible=not has_photo), gr.update(visible=has_photo)]
 
     def paint_value(root_value: str, member: Any) -> dict[str, Any]:
         """The painter's value: the photo as background and the mask so far as the paint layer."""

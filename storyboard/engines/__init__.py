@@ -29,7 +29,7 @@ class CharacterRef:
     id: str
     name: str
     color: str
-    reference: Path
+    reference: Path | None  # None: no photo yet (draft mode draws them; StoryMaker refuses)
     mask: Path | None = None
     outfit: Path | None = None
     description: str = ""

@@ -1,7 +1,9 @@
 """The draft engine: storyboard thumbnails with no model weights.
 
 Each character is a stick figure in their colour with a name tag (from the panel's pose, else a default
-staging for the shot type), the shot is framed and labelled, and the prompt is a small note.
+staging for the shot type), and the shot is framed and labelled, in the look of the request's style
+(storyboard.engines.draftlook). The prompt is drawn as a note strip only when the request's options ask for
+it (`prompt_strip`): comic pages show art without it; the storyboard sheet prints the prompt beside the frame.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from storyboard.engines import RenderContext, RenderRequest, RenderResult
+from storyboard.engines.draftlook import figure_rgb, finish, grade, greys, hex_rgb, look_for, texture
 from storyboard.poses import KEYPOINTS, LIMBS, Person, Pose
+from storyboard.presets import DraftLook
 
 PAPER = (248, 246, 240)
 INK = (40, 40, 46)
@@ -65,10 +69,6 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.Im
         if path.is_file():
             return ImageFont.truetype(str(path), size)
     return ImageFont.load_default(size=size)
-
-
-def _hex_rgb(color: str) -> tuple[int, int, int]:
-    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
 def _tint(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
@@ -128,7 +128,7 @@ class DraftEngine:
     """Renders storyboard thumbnails with Pillow; deterministic for a seed."""
 
     name = "draft"
-    version = "2"  # bump when drawings change: takes of older versions become stale
+    version = "3"  # bump when drawings change: takes of older versions become stale
 
     def describe(self) -> str:
         return "Draft mode: storyboard thumbnails (no model weights or GPU needed)"
@@ -136,32 +136,45 @@ class DraftEngine:
     def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
         started = time.perf_counter()
         rng = random.Random(request.seed)
+        sketch = random.Random(request.seed + 1)  # pencil jitter: its own stream, so sketchy styles stage figures alike
         warnings: list[str] = []
         steps = 4
-        image = Image.new("RGB", (request.width, request.height), PAPER)
+        look = look_for(request.style, warnings)
+        image = Image.new("RGB", (request.width, request.height), hex_rgb(look.paper))
         draw = ImageDraw.Draw(image)
 
+        # 1. The set: the look's texture, then pencil lines
         context.check_cancelled()
-        self._background(draw, request, rng)
+        horizon = self._horizon(request, rng)
+        texture(image, look, horizon, rng)
+        self._background(draw, request, rng, horizon, look)
         context.progress(1, steps)
 
+        # 2. Figures, then the look's finish and grade over the art, then name tags
         context.check_cancelled()
         pose = self._staging(request, rng, warnings)
         if request.shot == "over-the-shoulder" and len(pose.people) < 2:
-            self._foreground_shoulder(draw, request)  # an anonymous shoulder frames a lone character
+            self._foreground_shoulder(draw, request, look)  # an anonymous shoulder frames a lone character
         for i, person in enumerate(pose.people):
             character = request.characters[i] if i < len(request.characters) else None
-            self._figure(draw, person, character.color if character else "#9a9a9a", request)
+            self._figure(draw, person, character.color if character else "#9a9a9a", request, look, sketch)
+        image = grade(finish(image, look), look)
+        draw = ImageDraw.Draw(image)
         for i, person in enumerate(pose.people[: len(request.characters)]):
-            self._name_tag(draw, person, request.characters[i].name, request.characters[i].color, request)
+            self._name_tag(draw, person, request.characters[i].name, figure_rgb(request.characters[i].color, look), request)
         context.progress(2, steps)
 
+        # 3. Frame and shot label
         context.check_cancelled()
         self._frame(draw, request)
         context.progress(3, steps)
 
+        # 4. The prompt strip, only when asked for (storyboard thumbnails; never on comic pages by default)
         context.check_cancelled()
-        self._note(draw, request)
+        if dict(request.options).get("prompt_strip"):
+            self._note(draw, request)
+        if look.palette != "cast":
+            image = greys(image)
         context.progress(4, steps)
         return RenderResult(
             image=image,
@@ -191,39 +204,58 @@ class DraftEngine:
             people += list(default.people[len(people) : n])
         return Pose(pose.width, pose.height, tuple(people))
 
-    def _background(self, draw: ImageDraw.ImageDraw, request: RenderRequest, rng: random.Random) -> None:
+    def _horizon(self, request: RenderRequest, rng: random.Random) -> float:
+        """Where the ground meets the sky, in pixels from the top: from the framing, or by the seed in close shots."""
+        fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
+        return request.height * (min(0.85, top_frac + fig_frac * 0.95) if fig_frac < 1 else rng.uniform(0.55, 0.7))
+
+    def _background(self, draw: ImageDraw.ImageDraw, request: RenderRequest, rng: random.Random, horizon: float,
+                    look: DraftLook) -> None:
         """A light pencil suggestion of the set: horizon, a few blocks; its details depend on the seed."""
         w, h = request.width, request.height
-        fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
-        horizon = h * min(0.85, top_frac + fig_frac * 0.95) if fig_frac < 1 else h * rng.uniform(0.55, 0.7)
+        fig_frac = FRAMING.get(request.shot, FRAMING["medium"])[0]
         line = max(1, round(min(w, h) / 400))
+        pencil = hex_rgb(look.pencil)
         if fig_frac < 1:
-            draw.line([(0, horizon), (w, horizon)], fill=PENCIL, width=line * 2)
+            draw.line([(0, horizon), (w, horizon)], fill=pencil, width=line * 2)
         x = rng.uniform(-0.05, 0.05) * w
         while x < w:
             bw = rng.uniform(0.08, 0.22) * w
             bh = rng.uniform(0.15, 0.45) * h * (1.0 if fig_frac < 1 else 1.6)
             if rng.random() < 0.7:
-                draw.rectangle([x, horizon - bh, x + bw, horizon], outline=PENCIL, width=line)
+                draw.rectangle([x, horizon - bh, x + bw, horizon], outline=pencil, width=line)
                 for _ in range(rng.randrange(0, 4)):
                     wx = x + rng.uniform(0.1, 0.7) * bw
                     wy = horizon - bh + rng.uniform(0.1, 0.7) * bh
-                    draw.rectangle([wx, wy, wx + bw * 0.15, wy + bh * 0.1], outline=PENCIL, width=line)
+                    draw.rectangle([wx, wy, wx + bw * 0.15, wy + bh * 0.1], outline=pencil, width=line)
             x += bw + rng.uniform(0.0, 0.08) * w
         for _ in range(rng.randrange(3, 7)):  # hatching strokes on the ground
             gx, gy = rng.uniform(0, w), rng.uniform(horizon, h)
-            draw.line([(gx, gy), (gx + rng.uniform(0.03, 0.08) * w, gy)], fill=PENCIL, width=line)
+            draw.line([(gx, gy), (gx + rng.uniform(0.03, 0.08) * w, gy)], fill=pencil, width=line)
 
-    def _figure(self, draw: ImageDraw.ImageDraw, person: Person, color: str, request: RenderRequest) -> None:
-        rgb = _hex_rgb(color)
+    def _figure(self, draw: ImageDraw.ImageDraw, person: Person, color: str, request: RenderRequest, look: DraftLook,
+                sketch: random.Random) -> None:
+        rgb = figure_rgb(color, look)
+        mono = look.palette == "mono"
         height = max(person.height(), 1.0)
         width = max(3, round(min(height * 0.03, min(request.width, request.height) * 0.022)))
-        for a, b in LIMBS[:12]:  # body limbs; the head is drawn as a circle below
-            pa, pb = person.points[a], person.points[b]
-            if pa is not None and pb is not None:
+        width = max(2, round(width * look.line_weight))
+        limbs = [(person.points[a], person.points[b]) for a, b in LIMBS[:12]]  # the head is drawn as a circle below
+        limbs = [(pa, pb) for pa, pb in limbs if pa is not None and pb is not None]
+        edge = max(2, round(width * 0.45)) if look.outline else 0
+        if edge:  # an outline (a rim of light for mono silhouettes) under the limbs
+            for pa, pb in limbs:
+                draw.line([pa, pb], fill=hex_rgb(look.paper if mono else look.ink), width=width + 2 * edge, joint="curve")
+        for pa, pb in limbs:
+            if look.strokes == 1:
                 draw.line([pa, pb], fill=rgb, width=width, joint="curve")
+                continue
+            jitter = max(1.5, width * 1.2)  # sketchy: several loose strokes per limb
+            for _ in range(look.strokes):
+                ends = [(x + sketch.uniform(-jitter, jitter), y + sketch.uniform(-jitter, jitter)) for x, y in (pa, pb)]
+                draw.line(ends, fill=rgb, width=max(1, round(width * 0.7)))
         for i, p in enumerate(person.points[:14]):
-            if p is not None and i != 0:
+            if p is not None and i != 0 and look.strokes == 1:
                 r = width * 0.7
                 draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=_tint(rgb, 0.1))
         head = person.head()
@@ -241,17 +273,31 @@ class DraftEngine:
             draw.line([neck, (cx, cy + radius * 0.9)], fill=rgb, width=width)
         seen_from_behind = all(person.point(n) is None for n in ("nose", "right_eye", "left_eye"))
         fill = _tint(rgb, 0.35) if seen_from_behind else _tint(rgb, 0.78)  # the back of a head reads as hair
-        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill, outline=rgb, width=width)
+        if mono:
+            fill = rgb  # a silhouette
+        if edge:
+            r = radius + edge
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=hex_rgb(look.paper if mono else look.ink))
+        if look.strokes == 1:
+            draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill, outline=rgb, width=width)
+        else:
+            draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+            for _ in range(look.strokes):
+                dx, dy, dr = (sketch.uniform(-0.08, 0.08) * radius for _ in range(3))
+                draw.ellipse([cx + dx - radius - dr, cy + dy - radius - dr, cx + dx + radius + dr, cy + dy + radius + dr],
+                             outline=rgb, width=max(1, round(width * 0.7)))
+        features = hex_rgb(look.paper) if mono else INK
         for name in ("right_eye", "left_eye"):
             eye = person.point(name)
             if eye is not None:
                 r = max(1.5, radius * 0.09)
-                draw.ellipse([eye[0] - r, eye[1] - r, eye[0] + r, eye[1] + r], fill=INK)
+                draw.ellipse([eye[0] - r, eye[1] - r, eye[0] + r, eye[1] + r], fill=features)
         nose = person.point("nose")
         if nose is not None:  # the nose tick shows where the face looks
-            draw.line([(nose[0], nose[1] + radius * 0.05), (nose[0] + (nose[0] - cx) * 0.4, nose[1] + radius * 0.25)], fill=INK, width=max(1, width // 2))
+            draw.line([(nose[0], nose[1] + radius * 0.05), (nose[0] + (nose[0] - cx) * 0.4, nose[1] + radius * 0.25)], fill=features, width=max(1, width // 2))
 
-    def _name_tag(self, draw: ImageDraw.ImageDraw, person: Person, name: str, color: str, request: RenderRequest) -> None:
+    def _name_tag(self, draw: ImageDraw.ImageDraw, person: Person, name: str, rgb: tuple[int, int, int],
+                  request: RenderRequest) -> None:
         head = person.head() or person.point("neck")
         box = person.bbox()
         if head is None or box is None:
@@ -264,13 +310,14 @@ class DraftEngine:
         radius = max(person.height() * 0.09, size)
         x = min(max(head[0] - tw / 2 - pad, 4), request.width - tw - 2 * pad - 4)
         y = min(max(head[1] - radius * 1.3 - th - 2 * pad, 4), request.height - th - 2 * pad - 4)
-        draw.rounded_rectangle([x, y, x + tw + 2 * pad, y + th + 2 * pad], radius=pad, fill=_hex_rgb(color), outline=INK, width=1)
+        draw.rounded_rectangle([x, y, x + tw + 2 * pad, y + th + 2 * pad], radius=pad, fill=rgb, outline=INK, width=1)
         draw.text((x + pad - left, y + pad - top), name, font=f, fill=(255, 255, 255))
 
-    def _foreground_shoulder(self, draw: ImageDraw.ImageDraw, request: RenderRequest) -> None:
+    def _foreground_shoulder(self, draw: ImageDraw.ImageDraw, request: RenderRequest, look: DraftLook) -> None:
         w, h = request.width, request.height
-        draw.ellipse([-0.25 * w, 0.45 * h, 0.35 * w, 1.6 * h], fill=(92, 92, 100))
-        draw.ellipse([-0.05 * w, 0.2 * h, 0.22 * w, 0.62 * h], fill=(92, 92, 100))
+        shade = figure_rgb("#5c5c64", look)
+        draw.ellipse([-0.25 * w, 0.45 * h, 0.35 * w, 1.6 * h], fill=shade)
+        draw.ellipse([-0.05 * w, 0.2 * h, 0.22 * w, 0.62 * h], fill=shade)
 
     def _frame(self, draw: ImageDraw.ImageDraw, request: RenderRequest) -> None:
         """Title-safe guide, border and the shot label in the top-left corner."""

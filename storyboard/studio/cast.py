@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from storyboard.engines import CharacterRef, Engine
+from storyboard.engines.draft import font
 from storyboard.errors import EngineError, EngineUnavailable, ImageError, ProjectError
 from storyboard.images import open_image
 from storyboard.model import (
@@ -76,7 +77,8 @@ def import_image(src: str | Path, root: Path, rel_stem: str, settings: Settings,
 
 def add_character(root: Path | str, name: str, photo: str | Path | None, settings: Settings, description: str = "",
                   color: str | None = None, mask: str | Path | None = None, outfit: str | Path | None = None) -> tuple[Project, str, list[str]]:
-    """Add a cast member with a reference photo; returns the project, the new id and notes (e.g. scaled down)."""
+    """Add a cast member, with a reference photo or (for draft mode) without; returns the project, the new id and
+    notes (e.g. scaled down, or no photo yet)."""
     root = Path(root)
     with project_lock(root):
         project = load_project(root)
@@ -90,15 +92,20 @@ def add_character(root: Path | str, name: str, photo: str | Path | None, setting
             raise StudioError(f"There is already a character called {name}; give this one another name.")
         if len(project.cast) >= settings.max_cast:
             raise StudioError(f"The cast is full ({settings.max_cast} characters); remove one before adding another.")
-        if photo is None or str(photo) == "":
-            raise StudioError(f"Upload a reference photo of {name} ({IMAGE_FORMATS}); a clear, front-facing one works best.")
+        if (mask or outfit) and not photo:
+            raise StudioError(f"A mask or outfit goes with a reference photo: upload a photo of {name} too, or add "
+                              f"{name} without the mask and outfit.")
         color = _check_color(color) if color else next_color(project.cast)
         cid = _unique(slug(name, "character"), {c.id for c in project.cast})
         # 2. Write the images, then the story; remove the images if anything fails.
         written: list[str] = []
         try:
-            reference, notes = import_image(photo, root, f"cast/{cid}", settings, f"photo of {name}")
-            written.append(reference)
+            reference: str | None = None
+            notes = [f"No photo of {name} yet: draft mode draws them; StoryMaker needs a clear, front-facing photo "
+                     f"({IMAGE_FORMATS}), so add one here before rendering with it."]
+            if photo is not None and str(photo) != "":
+                reference, notes = import_image(photo, root, f"cast/{cid}", settings, f"photo of {name}")
+                written.append(reference)
             mask_rel = outfit_rel = None
             if mask:
                 mask_rel, more = import_image(mask, root, f"cast/{cid}_mask", settings, f"mask of {name}", mode="mask")
@@ -154,6 +161,8 @@ def update_character(root: Path | str, character_id: str, settings: Settings, *,
             changes["description"] = description.strip()
         if color:
             changes["color"] = _check_color(color)
+        if mask and not (photo or member.reference):
+            raise StudioError(f"A mask goes with a reference photo: upload a photo of {member.name} first (or with it).")
         written: list[str] = []
         notes: list[str] = []
         try:
@@ -225,6 +234,8 @@ def set_painted_mask(root: Path | str, character_id: str, layers: Sequence[Any])
     with project_lock(root):
         project = load_project(root)
         member = _character(project, character_id)
+        if member.reference is None:
+            raise StudioError(f"{member.name} has no photo yet: upload a reference photo first, then paint the mask over it.")
         size = _cast_image(root, member, "reference").size
         mask = mask_from_layers(layers, size)
         if mask is None:
@@ -262,7 +273,7 @@ def mask_layer(root: Path | str, character_id: str, color: tuple[int, int, int] 
     """The character's mask as a paint layer (RGBA: `color` where the mask is white, clear elsewhere), or None."""
     root = Path(root)
     member = _character(load_project(root), character_id)
-    if not member.mask:
+    if not member.mask or not member.reference:
         return None
     try:
         alpha = _cast_image(root, member, "mask")
@@ -308,6 +319,9 @@ def face_check(root: Path | str, character_id: str, engine: Engine) -> FaceCheck
     root = Path(root)
     project = load_project(root)
     member = _character(project, character_id)
+    if member.reference is None:
+        return FaceCheck("unavailable", f"No photo of {member.name} yet: draft mode draws them as a stick figure; for "
+                                        "StoryMaker renders, add a clear, front-facing photo.")
     encoder = getattr(engine, "encoder", None)
     if encoder is None and getattr(engine, "name", "") != "draft":
         return FaceCheck("unavailable",
@@ -331,9 +345,11 @@ def face_check(root: Path | str, character_id: str, engine: Engine) -> FaceCheck
 
 
 def face_preview(root: Path | str, character_id: str, check: FaceCheck | None = None, max_side: int = 640) -> Image.Image:
-    """The cast member's photo (scaled) with the detected face box drawn on it."""
+    """The cast member's photo (scaled) with the detected face box drawn on it; without a photo, a placeholder."""
     root = Path(root)
     member = _character(load_project(root), character_id)
+    if member.reference is None:
+        return placeholder_portrait(member, min(max_side, 384))
     photo = _cast_image(root, member, "reference")
     scale = min(1.0, max_side / max(photo.size))
     if scale < 1:
@@ -344,6 +360,22 @@ def face_preview(root: Path | str, character_id: str, check: FaceCheck | None = 
         width = max(2, round(max(photo.size) / 160))
         draw.rectangle((x0, y0, x1, y1), outline=member.color, width=width)
     return photo
+
+
+def placeholder_portrait(member: Character, side: int = 384) -> Image.Image:
+    """A square tile for a cast member without a photo: head and shoulders in their colour, and their name."""
+    rgb = tuple(int(member.color[i : i + 2], 16) for i in (1, 3, 5))
+    tile = Image.new("RGB", (side, side), tuple(round(c + (255 - c) * 0.8) for c in rgb))
+    draw = ImageDraw.Draw(tile)
+    line = max(2, side // 48)
+    draw.ellipse([side * 0.2, side * 0.62, side * 0.8, side * 1.2], fill=rgb)  # shoulders
+    draw.ellipse([side * 0.34, side * 0.2, side * 0.66, side * 0.52], fill=tuple(round(c + (255 - c) * 0.5) for c in rgb),
+                 outline=rgb, width=line)
+    label = font(max(12, side // 9), bold=True)
+    name = member.name if draw.textlength(member.name, font=label) < side * 0.9 else member.name[:12] + "…"
+    draw.text((side / 2, side * 0.1), name, font=label, fill=(40, 40, 46), anchor="mm")
+    draw.text((side / 2, side * 0.9), "no photo yet", font=font(max(10, side // 18)), fill=(255, 255, 255), anchor="mm")
+    return tile
 
 
 def _cast_image(root: Path, member: Character, field: str) -> Image.Image:

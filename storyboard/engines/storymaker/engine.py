@@ -238,6 +238,11 @@ class StoryMakerEngine:
             raise EngineError(f"Panel {request.panel_id!r} has {n} characters; StoryMaker places at most {limit}.")
         if n == 3:
             warnings.append("three characters: the released model was trained on one or two; expect weaker likeness")
+        for character in request.characters:
+            if character.reference is None:
+                raise EngineError(f"Panel {request.panel_id!r}: {character.name} has no reference photo, and StoryMaker "
+                                  f"needs one to draw them. Add a photo of {character.name} in the Cast tab (draft "
+                                  "renders work without one).")
         if request.pose is not None and self.pose_pipe is None:
             warnings.append("the panel has a pose but no OpenPose ControlNet is installed; the pose is ignored")
         context.check_cancelled()
