@@ -1,4 +1,4 @@
-"""Command line: `python -m storyboard new|validate|render|score|eval|export|styles ...`.
+"""Command line: `python -m storyboard new|validate|render|score|eval|export|styles|import-script ...`.
 
 User errors exit non-zero with a one-paragraph message and no traceback (`--debug` shows one).
 """
@@ -254,6 +254,14 @@ def _cmd_pose_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.cbz or args.storyboarder:
+        from storyboard.exchange.commands import run_export
+
+        return run_export(args)
+    if args.fps is not None or args.aspect_ratio is not None:
+        raise StoryboardError("--fps and --aspect-ratio are for --storyboarder; add it, or leave them out for a PDF.")
+    if (suffix := Path(args.output).suffix.lower()) in (".cbz", ".storyboarder"):
+        raise StoryboardError(f"{args.output} is a {suffix} name: add --{suffix[1:]} to write that, or give a .pdf name.")
     from storyboard.engines import RenderContext, get_engine
     from storyboard.export import EXPORT_OPTIONS, export_project, make_options
     from storyboard.render import PanelEvent
@@ -283,6 +291,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
              f", {len(result.rendered)} panel(s) rendered first" if result.rendered else "",
              f", {len(result.issues)} lettering warning(s) above" if result.issues else "")
     return 0
+
+
+def _exchange(name: str) -> Callable:
+    """A runner or argument builder of storyboard.exchange.commands, imported only when that command runs."""
+    def call(arg):
+        from storyboard.exchange import commands
+
+        return getattr(commands, name)(arg)
+    return call
 
 
 class _LazyEngine:
@@ -386,7 +403,8 @@ def _args_export(p: argparse.ArgumentParser) -> None:
     from storyboard.layout import list_templates
 
     _args_project(p)
-    p.add_argument("-o", "--output", metavar="OUT.pdf", required=True, help="the PDF to write (replaced only when complete)")
+    p.add_argument("-o", "--output", metavar="OUT.pdf", required=True,
+                   help="the PDF to write, or the .cbz / .storyboarder with --cbz / --storyboarder (replaced only when complete)")
     p.add_argument("--sheet", action="store_true", help="a storyboard sheet: frames with shot, dialogue, caption, action, notes, duration")
     p.add_argument("--png-dir", metavar="DIR", help="also write each page as DIR/page-001.png ...")
     p.add_argument("--engine", choices=("auto", "draft", "storymaker"), default="auto", help="engine for panels without a take")
@@ -402,6 +420,9 @@ def _args_export(p: argparse.ArgumentParser) -> None:
                            choices=("ltr", "rtl") if option.name == "reading" else None,
                            help=help_text + (f" (default {option.default})" if option.default not in (None, "") else ""))
     _args_thresholds(p)
+    from storyboard.exchange.commands import add_export_arguments
+
+    add_export_arguments(p)
 
 
 # The commands: name, help, what runs it, and what adds its arguments. Only the command being run gets its
@@ -416,8 +437,12 @@ COMMANDS: tuple[tuple[str, str, Callable[[argparse.Namespace], int], Callable[[a
      _cmd_eval, _args_eval),
     ("styles", "list the style presets", _cmd_styles, _args_none),
     ("pose-map", "draw an OpenPose JSON file as the ControlNet conditioning image (PNG)", _cmd_pose_map, _args_pose_map),
-    ("export", "export comic pages (or a storyboard sheet) as PDF, and PNG pages; renders panels without a take first",
-     _cmd_export, _args_export),
+    ("export", "export comic pages (or a storyboard sheet) as PDF, and PNG pages, or a comic archive (.cbz) or a "
+     "Storyboarder file; renders panels without a take first", _cmd_export, _args_export),
+    ("import-script", "import a Fountain screenplay: scenes, action paragraphs as panels, dialogue as balloons, new "
+     "names as cast (a new project, or appended)", _exchange("run_import_script"), _exchange("args_import_script")),
+    ("import-storyboarder", "import a .storyboarder file: boards as panels with their images as takes (a new project, "
+     "or appended)", _exchange("run_import_storyboarder"), _exchange("args_import_storyboarder")),
 )
 
 

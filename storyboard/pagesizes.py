@@ -1,4 +1,4 @@
-"""Paper sizes by name (`a4`, `letter`, `comic`, `b5`, `a5`) or as `WxHmm`, in PDF points (1/72 inch)."""
+"""Paper sizes by name (`a4`, `letter`, `comic`, `b5`, `a5`, `b6`, `tankobon`) or as `WxHmm`, in PDF points (1/72 inch)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ PAGE_SIZES: dict[str, tuple[float, float, str]] = {
     "a4": (595.0, 842.0, "ISO A4, 210 x 297 mm"),
     "letter": (612.0, 792.0, "US Letter, 8.5 x 11 in"),
     "comic": (477.0, 738.0, "US comic book trim, 6.625 x 10.25 in"),
-    "b5": (499.0, 709.0, "ISO B5, 176 x 250 mm (manga tankobon are close to it)"),
+    "b5": (499.0, 709.0, "ISO B5, 176 x 250 mm (the size of manga magazines)"),
     "a5": (420.0, 595.0, "ISO A5, 148 x 210 mm"),
+    "b6": (354.0, 499.0, "ISO B6, 125 x 176 mm"),
+    "tankobon": (363.0, 516.0, "manga tankobon, JIS B6, 128 x 182 mm"),
 }
 CUSTOM_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*(\d+(?:\.\d+)?)\s*mm\s*$", re.IGNORECASE)
 MIN_SIDE_MM, MAX_SIDE_MM = 50.0, 1200.0
@@ -36,7 +38,7 @@ class PageSize:
 
 
 def parse_page_size(text: str) -> PageSize:
-    """`a4`, `letter`, `comic`, `b5`, `a5` or e.g. `210x297mm`; PageSizeError says what is accepted."""
+    """`a4`, `letter`, `comic`, `b5`, `a5`, `b6`, `tankobon` or e.g. `210x297mm`; PageSizeError says what is accepted."""
     key = str(text).strip().lower()
     if key in PAGE_SIZES:
         width, height, _ = PAGE_SIZES[key]
