@@ -176,6 +176,29 @@ def test_encodings_are_cached_per_character(engine, story: Path) -> None:
     assert engine.encoder.calls - before <= 2
 
 
+def test_the_projection_runs_once_per_cast_combination_with_the_same_tokens(engine, story: Path) -> None:
+    """Issue 13: the image tokens of a cast are computed once, not per panel, and are the same tokens."""
+    first = engine.image_tokens(request_for(story, "p3").characters, False, None)
+    before = engine.projections
+    again = engine.image_tokens(request_for(story, "p3").characters, False, None)
+    assert engine.projections == before
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    from storyboard.engines.storymaker.adapter import build_projection  # noqa: F401 - the same module the engine uses
+
+    characters = request_for(story, "p3").characters
+    encodings = [engine.encoder.encode(c) for c in characters]
+    stack = [torch.from_numpy(np.stack([getattr(e, name) for e in encodings])) for name in
+             ("identity", "character_tokens", "face_tokens")]
+    with torch.no_grad():
+        fresh = engine.projection(*stack)
+        zeros = engine.projection(*(torch.zeros_like(t) for t in stack))
+    assert torch.allclose(first[0], fresh) and torch.allclose(first[1], zeros)
+    for pid in ("p3", "p4", "p5", "p7"):
+        engine.render(request_for(story, pid), RenderContext())
+    combinations = {tuple(c.id for c in request_for(story, pid).characters) for pid in ("p3", "p4", "p5", "p7")}
+    assert engine.projections - before <= len(combinations)
+
+
 def test_long_prompts_are_chunked_not_cut(engine, story: Path) -> None:
     request = request_for(story, "p3")
     long_prompt = ", ".join(["a red umbrella in the rain"] * 20)
