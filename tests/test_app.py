@@ -296,6 +296,48 @@ def test_style_tuning_and_painted_mask_through_the_api(server, tmp_path: Path) -
     assert load_project(root).character("zoe").mask is None and (root / mask_rel).exists()  # kept for undo
 
 
+@pytest.mark.parametrize("caller", ["browser", "script", "no request"])
+@pytest.mark.parametrize("generator", [False, True])
+def test_a_refusal_is_a_toast_in_the_browser_and_an_error_for_scripts(caller: str, generator: bool) -> None:
+    """Issue 12: a gr.Error put a red "Error" badge on every output of the event (23 on the Panels tab)."""
+    import gradio as gr
+
+    from storyboard.errors import StoryboardError
+    from ui.common import user_errors, user_errors_gen
+
+    def handler(value: str, request: gr.Request | None = None):
+        raise StoryboardError(f"{value} is refused; do this instead.")
+
+    def gen_handler(value: str, request: gr.Request | None = None):
+        yield from ()
+        raise StoryboardError(f"{value} is refused; do this instead.")
+
+    request = {"browser": gr.Request(headers={"x-gradio-user": "app"}),
+               "script": gr.Request(headers={"x-gradio-user": "api"}), "no request": None}[caller]
+    wrapped = user_errors_gen(gen_handler) if generator else user_errors(handler)
+    call = (lambda: list(wrapped("That", request=request))) if generator else (lambda: wrapped("That", request))
+    if caller == "browser":
+        with pytest.warns(UserWarning, match="That is refused"):  # gr.Warning, outside a running event
+            answer = call()
+        assert answer == ([gr.skip()] if generator else gr.skip()), "no output changes"
+    else:
+        with pytest.raises(gr.Error, match="That is refused; do this instead."):
+            call()
+
+
+def test_every_refusing_handler_takes_the_request_that_tells_the_browser_from_scripts() -> None:
+    import ast
+
+    missing = []
+    for path in sorted((REPO / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(getattr(d, "id", None) in ("user_errors", "user_errors_gen")
+                                                         for d in node.decorator_list):
+                if "request" not in [a.arg for a in node.args.args + node.args.kwonlyargs]:
+                    missing.append(f"{path.name}: {node.name}")
+    assert not missing, f"these handlers cannot tell the browser from scripts: {missing}"
+
+
 def test_a_character_without_a_photo_through_the_api(server, tmp_path: Path) -> None:
     """Issue 12 item 4: draft mode adds a character with just a name; the gallery shows a tile in their colour."""
     import numpy as np

@@ -127,7 +127,7 @@ CASES = [
     Case("pose with 1000 people", pose_data(people=MANY_PEOPLE), guarded(cli("validate", "{root}")), 2,
          says=("poses/p2.json", "1000 people"), advice="keep the skeletons the panel needs"),
     Case("studio: pose text with NaN", lambda root: None, guarded(studio_call(studio.set_pose, "p2", NAN_POSE)),
-         PoseError, says=("p2", "NaN")),
+         PoseError, says=("panel 2", "NaN")),  # the studio names panels as its list does (issue 12)
     Case("studio: pose with a 0.4 px canvas", lambda root: None,
          guarded(studio_call(studio.set_pose, "p2", {**POSE_P2, "canvas_height": 0.4})), PoseError,
          says=("canvas_height",), advice="fix the canvas size"),

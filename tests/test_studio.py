@@ -574,3 +574,29 @@ def test_take_captions_show_scores_and_panel_labels_flag_drift() -> None:
     bad = Panel(id="p2", prompt="x", characters=(), takes=(good, drifted), selected=1)
     assert "drift" not in panel_label(1, ok, project, "current")
     assert "⚠ drift" in panel_label(2, bad, project, "current")
+
+
+@pytest.mark.parametrize("panel_id", ["p1", "p2"])  # p2's seed is locked
+def test_choosing_a_take_keeps_the_panel_current_and_the_next_render_keeps_it(project_dir: Path, panel_id: str) -> None:
+    """Issue 12: choosing take 2 of 3 variations marked the panel 'inputs changed'; the next render switched it back."""
+    engine = DraftEngine()
+    list(studio.iter_render(project_dir, engine, SETTINGS))
+    list(studio.iter_render(project_dir, engine, SETTINGS, "variations", panel_id, 3))
+    before = load_project(project_dir).panel(panel_id)
+    states = studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS)
+    assert states[panel_id] == "current", "the last variation, just rendered, is current"
+    for index in (2, 0, 1):
+        panel = studio.select_take(project_dir, panel_id, index).panel(panel_id)
+        chosen = before.takes[index]
+        assert panel.selected_take == chosen
+        assert panel.seed == (before.seed if before.seed_locked else chosen.seed), "the seed follows unless locked"
+        states = studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS)
+        assert states[panel_id] == "current", f"choosing take {index + 1} made the panel stale"
+    updates = list(studio.iter_render(project_dir, engine, SETTINGS))
+    assert [u.panel_id for u in updates] == [None], "nothing to render"
+    after = load_project(project_dir).panel(panel_id)
+    assert after.takes == before.takes and after.selected_take == before.takes[1]
+    # A seed typed by hand on an unlocked panel still asks for a render.
+    if not before.seed_locked:
+        studio.update_panel(project_dir, panel_id, seed=5)
+        assert studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS)[panel_id] == "stale"

@@ -1,4 +1,4 @@
-"""What every UI area shares: the app context, sessions, and turning StoryboardErrors into gr.Error."""
+"""What every UI area shares: the app context, sessions, and turning StoryboardErrors into messages."""
 
 from __future__ import annotations
 
@@ -92,16 +92,40 @@ def valid_token(token: Any) -> bool:
     return isinstance(token, str) and bool(TOKEN.match(token))
 
 
+def from_browser(*values: Any) -> bool:
+    """Whether the gr.Request among `values` comes from the studio's own page (not gradio_client or a script).
+
+    Gradio's page sends `x-gradio-user: app` with every event; its clients send `api`."""
+    for value in values:
+        if isinstance(value, gr.Request):
+            headers = getattr(value, "headers", None) or {}
+            return headers.get("x-gradio-user") == "app"
+    return False
+
+
+def refuse(fn_name: str, exc: StoryboardError, args: tuple, kwargs: dict) -> dict:
+    """What a handler answers when it cannot do what was asked.
+
+    In the browser: the message once, as a toast, and no change to any output (gr.skip()); a gr.Error would
+    mark every output of the event with a red "Error" badge and hide the form. Scripts get the gr.Error."""
+    log.info("%s: %s", fn_name, exc)
+    if from_browser(*args, *kwargs.values()):
+        gr.Warning(str(exc), title="Cannot do that")
+        return gr.skip()
+    raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Run a handler; a StoryboardError becomes a gr.Error with its message (no traceback for the user)."""
+    """Run a handler; a StoryboardError is refused with its message (see `refuse`), no traceback for the user.
+
+    The handler must take a `gr.Request` to tell its page from scripts (without one, it raises gr.Error)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except StoryboardError as exc:
-            log.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+            return refuse(fn.__name__, exc, args, kwargs)
 
     return wrapper
 
@@ -114,8 +138,7 @@ def user_errors_gen(fn: Callable) -> Callable:
         try:
             yield from fn(*args, **kwargs)
         except StoryboardError as exc:
-            log.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+            yield refuse(fn.__name__, exc, args, kwargs)
 
     return wrapper
 

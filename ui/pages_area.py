@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from storyboard import studio
+from storyboard.errors import StoryboardError
 from storyboard.layout import list_templates
 from storyboard.pagesizes import PAGE_SIZES
 from storyboard.storyfile import load_project
@@ -51,7 +52,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
                request: gr.Request) -> list[Any]:
         project_root = ctx.project_root(root_value, session_value, request)
         studio.set_page_settings(project_root, size_value, template_value, reading_value)
-        return [previews(str(project_root))]
+        return previews(str(project_root))  # the one output, the gallery: its list of pages, not wrapped again
 
     @user_errors_gen
     def export(root_value: str, session_value: str, kind_value: str, request: gr.Request,
@@ -65,16 +66,24 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
 
         cancel = ctx.cancels.fresh(str(ctx.session_dir(session_value, request)))
 
+        numbers = {p.id: n for n, p in enumerate(project.panels, start=1)}  # as the Panels list shows them
+
         def on_panel(event: Any) -> None:
-            progress(event.index / max(event.total, 1), desc=f"Rendering panel {event.panel_id} ({event.index} of {event.total})")
+            progress(event.index / max(event.total, 1),
+                     desc=f"Rendering panel {numbers.get(event.panel_id, event.panel_id)} ({event.index} of {event.total})")
 
         engine = ctx.engine(progress) if missing else ctx.engines.current()
-        result = studio.export(project_root, out, kind_value, engine, RenderContext(cancel_event=cancel), on_panel,
-                               settings=ctx.settings)
+        try:
+            result = studio.export(project_root, out, kind_value, engine, RenderContext(cancel_event=cancel), on_panel,
+                                   settings=ctx.settings)
+        except StoryboardError:
+            yield gr.update(), "Not exported: see the message.", gr.update()  # not a stale "Exporting ..."
+            raise
         lines = [f"Exported {result.pages} page(s): {', '.join(Path(f).name for f in result.files[:3])}"
                  + (" ..." if len(result.files) > 3 else "")]
         if result.rendered:
-            lines.append(f"Rendered first: {', '.join(result.rendered)}.")
+            rendered = ", ".join(str(numbers.get(pid, pid)) for pid in result.rendered)
+            lines.append(f"Rendered first: panel{'s' if len(result.rendered) > 1 else ''} {rendered}.")
         lines += [f"⚠️ {note}" for note in result.notes]
         yield [ctx.files.copy(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
 

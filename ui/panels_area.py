@@ -60,8 +60,9 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                                        object_fit="contain", elem_id="panel-takes", buttons=[])
                     with gr.Row(equal_height=True):
                         render_btn = gr.Button("Render this panel", variant="primary", elem_id="render-panel", scale=2)
-                        count = gr.Number(value=3, minimum=1, maximum=ctx.settings.max_variations, precision=0,
-                                          label="Variations", scale=1, elem_id="variation-count")
+                        # No minimum/maximum on these numbers: Gradio would refuse a value out of range before the
+                        # handler, with an "Error" badge on each output; the studio's own check says what to do.
+                        count = gr.Number(value=3, precision=0, label="Variations", scale=1, elem_id="variation-count")
                         vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2)
                     render_status = gr.Markdown("", elem_id="panel-render-status")
                     caption = gr.Textbox(label="Caption", elem_id="panel-caption", max_length=max_chars("caption"))
@@ -81,8 +82,8 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                 notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes",
                                    max_length=max_chars("notes"))
                 with gr.Row(equal_height=True):
-                    duration = gr.Number(label="Duration (s)", minimum=0, scale=1, elem_id="panel-duration")
-                    seed = gr.Number(label="Seed", precision=0, minimum=0, scale=1, elem_id="panel-seed")
+                    duration = gr.Number(label="Duration (s)", scale=1, elem_id="panel-duration")
+                    seed = gr.Number(label="Seed", precision=0, scale=1, elem_id="panel-seed")
                     lock = gr.Checkbox(label="Lock seed", scale=1, elem_id="panel-lock")
 
     # ------------------------------------------------------------ reading the project into the form
@@ -173,22 +174,27 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     def add(root_value: str, session_value: str, prompt_value: str, request: gr.Request) -> list[Any]:
         project_root = checked_root(root_value, session_value, request)
         _, pid = studio.add_panel(project_root, prompt_value, ctx.settings)
-        return form(project_root, pid, f"Added panel {pid}. Pick its characters and shot; changes save by themselves.") + [""]
+        name = studio.panel_name(load_project(project_root), pid)
+        return form(project_root, pid, f"Added {name}. Pick its characters and shot; changes save by themselves.") + [""]
 
     @user_errors
     def duplicate(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
         project_root = checked_root(root_value, session_value, request)
         _, pid = studio.duplicate_panel(project_root, need(panel_id), ctx.settings)
-        return form(project_root, pid, f"Duplicated {panel_id} as {pid}.")
+        project = load_project(project_root)
+        return form(project_root, pid, f"Duplicated {studio.panel_name(project, panel_id)} as "
+                                       f"{studio.panel_name(project, pid)}.")
 
     @user_errors
     def delete(root_value: str, session_value: str, panel_id: str, request: gr.Request) -> list[Any]:
         project_root = checked_root(root_value, session_value, request)
-        ids = [p.id for p in load_project(project_root).panels]
+        before = load_project(project_root)
+        ids = [p.id for p in before.panels]
         studio.delete_panel(project_root, need(panel_id))
         index = ids.index(panel_id)
         rest = ids[:index] + ids[index + 1:]
-        return form(project_root, rest[min(index, len(rest) - 1)] if rest else "", f"Deleted panel {panel_id}.")
+        return form(project_root, rest[min(index, len(rest) - 1)] if rest else "",
+                    f"Deleted {studio.panel_name(before, panel_id)}.")
 
     def mover(offset: int):
         @user_errors
@@ -202,7 +208,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     def need(panel_id: str) -> str:
         if not panel_id:
-            raise ProjectError("Pick a panel in the list first.")
+            raise ProjectError("Pick a panel in the Panels list first.")
         return panel_id
 
     # ------------------------------------------------------------ field edits (autosaved)
@@ -224,7 +230,8 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         panel = project.panel(panel_id)
         state = states[panel_id]
         cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
-        return [gr.update(choices=panel_choices(project, states), value=panel_id),
+        # The list's labels only, not its value: the user may have clicked another panel while this saved.
+        return [gr.update(choices=panel_choices(project, states)),
                 f"{ {'current': '🟢', 'stale': '🟠', 'none': '⚪'}[state] } {STATE_TEXT[state].capitalize()}",
                 gr.update(cast=cast, library=LIBRARY)]
 
@@ -286,7 +293,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                        kind_value: str, text_value: str, request: gr.Request) -> list[Any]:
         project_root = checked_root(root_value, session_value, request)
         if index is None or index < 0:
-            raise ProjectError("Pick a balloon in the list to update.")
+            raise ProjectError("Pick a balloon in the Balloons list to update.")
         studio.update_balloon(project_root, need(panel_id), int(index), text_value, speaker_value or None, kind_value)
         return form(project_root, panel_id, "Balloon updated.")
 
@@ -294,7 +301,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     def balloon_remove(root_value: str, session_value: str, panel_id: str, index: int, request: gr.Request) -> list[Any]:
         project_root = checked_root(root_value, session_value, request)
         if index is None or index < 0:
-            raise ProjectError("Pick a balloon in the list to remove.")
+            raise ProjectError("Pick a balloon in the Balloons list to remove.")
         studio.remove_balloon(project_root, need(panel_id), int(index))
         return form(project_root, panel_id, "Balloon removed.")
 
@@ -311,8 +318,8 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         def handler(root_value: str, session_value: str, panel_id: str, count_value: float, request: gr.Request,
                     progress: gr.Progress = gr.Progress(track_tqdm=True)):
             need(panel_id)
-            for message, _ in run_render(ctx, root_value, session_value, which, panel_id, int(count_value or 1),
-                                         progress, request):
+            wanted = 1 if count_value is None else int(count_value)  # 0 is refused by the studio, not made 1
+            for message, _ in run_render(ctx, root_value, session_value, which, panel_id, wanted, progress, request):
                 yield form(root_value, panel_id, message)
 
         handler.__name__ = "render_panel" if which == "panel" else "render_variations"
@@ -321,7 +328,12 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     # ------------------------------------------------------------ wiring
 
     base = [root, session, selected]
-    panel_list.input(pick, [root, session, panel_list], outputs, api_name=False)
+    # Autosaves (a text box losing focus, a control changed) and picking a panel run one at a time, in the
+    # order they happened, so a save answers before the pick it preceded; and saves draw no progress overlay,
+    # which would cover the panel list and swallow the click that took the focus away (issue 12).
+    in_order = {"concurrency_id": "panel-form", "concurrency_limit": 1}
+    autosave = {"show_progress": "hidden", **in_order}
+    panel_list.input(pick, [root, session, panel_list], outputs, api_name=False, **in_order)
     # Scripts name a panel by id: the list's choices may not be loaded in their session yet (e.g. right after
     # open_sample); `pick` checks that the id names a panel of the open project.
     api_panel = gr.Textbox(visible=False, max_length=max_chars("choice"))
@@ -335,16 +347,16 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     fields = [prompt, characters, shot, caption, duration, seed, lock, notes]
     small = [panel_list, badge, editor]
     api_save = gr.Button(visible=False)  # scripts: set every field of the selected panel at once
-    api_save.click(save_fields, base + fields, small, api_name="update_panel")
+    api_save.click(save_fields, base + fields, small, api_name="update_panel", **in_order)
     for box in (prompt, caption, notes):
-        box.blur(save_fields, base + fields, small, api_name=False)
-        box.submit(save_fields, base + fields, small, api_name=False)
+        box.blur(save_fields, base + fields, small, api_name=False, **autosave)
+        box.submit(save_fields, base + fields, small, api_name=False, **autosave)
     for control in (shot, duration, seed, lock):
-        control.input(save_fields, base + fields, small, api_name=False)
-    characters.input(save_characters, base + fields, small + [characters], api_name=False)
+        control.input(save_fields, base + fields, small, api_name=False, **autosave)
+    characters.input(save_characters, base + fields, small + [characters], api_name=False, **autosave)
     insert.input(insert_name, [prompt, insert], [prompt, insert], api_name=False).then(
-        save_fields, base + fields, small, api_name=False)
-    editor.change(save_pose, base + [editor], small, api_name="set_pose")
+        save_fields, base + fields, small, api_name=False, **autosave)
+    editor.change(save_pose, base + [editor], small, api_name="set_pose", **autosave)
     takes.select(pick_take, base, outputs, api_name=False)
     api_take = gr.Number(visible=False, precision=0)
     api_take.submit(select_take_api, base + [api_take], outputs, api_name="select_take")

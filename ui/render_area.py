@@ -33,10 +33,12 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
     engine = ctx.engine(progress)
     cancel = ctx.cancels.fresh(key)
     state = {"done": 0, "total": 1}
+    numbers = {p.id: n for n, p in enumerate(load_project(project_root).panels, start=1)}  # as the Panels list shows
 
     def on_step(pid: str, step: int, steps: int) -> None:
         fraction = (state["done"] + step / max(steps, 1)) / max(state["total"], 1)
-        progress(fraction, desc=f"Panel {pid} ({state['done'] + 1} of {state['total']}): step {step} of {steps}")
+        progress(fraction, desc=f"Panel {numbers.get(pid, pid)} ({state['done'] + 1} of {state['total']}): "
+                                f"step {step} of {steps}")
 
     progress(0, desc="Starting")
     from storyboard.engines import RenderContext

@@ -124,7 +124,7 @@ def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Pa
             return token_value, str(folder), str(recent[0][1]) if recent else ""
 
         @user_errors
-        def load_models(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[Any]:
+        def load_models(request: gr.Request, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[Any]:
             ctx.engine(progress)
             gr.Info(f"Ready: {ctx.engines.get().describe()}.")
             return [ctx.banner_text(), gr.update(visible=needs_loading(holder))]

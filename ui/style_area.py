@@ -119,6 +119,10 @@ def build_style_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     @user_errors
     def tune(root_value: str, session_value: str, *knob_values: Any, request: gr.Request) -> list[Any]:
         project_root = ctx.project_root(root_value, session_value, request)
+        for knob, value in zip(KNOBS, knob_values):  # the browser's values come unchecked (preprocess=False below)
+            high = min(knob.high, ctx.settings.max_steps) if knob.key == "steps" else knob.high
+            if isinstance(value, (int, float)) and not knob.low <= value <= high:
+                raise studio.StudioError(f"{knob.label} {value:g} is out of range; use {knob.low:g} to {high:g}.")
         studio.set_style_overrides(project_root, {knob.key: value for knob, value in zip(KNOBS, knob_values)}, ctx.settings)
         out = values(str(project_root))
         out[-1] = "Saved; panels rendered before this are marked to render again."
@@ -139,7 +143,9 @@ def build_style_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     outputs = [style, preview, *sliders, note]
     style.input(pick, [root, session, style], outputs, api_name="set_style")
     for slider in sliders:
-        slider.release(tune_handler, [root, session, *sliders], outputs, api_name=False)
+        # Unchecked by Gradio (a number typed out of range would be an "Error" badge on every output): `tune`
+        # refuses it with a message naming the slider. Scripts (set_style_overrides) keep Gradio's range check.
+        slider.release(tune_handler, [root, session, *sliders], outputs, api_name=False, preprocess=False)
     api_tune = gr.Button(visible=False)  # scripts: set all five at once
     api_tune.click(tune_handler, [root, session, *sliders], outputs, api_name="set_style_overrides")
     reset_btn.click(reset, [root, session], outputs, api_name="reset_style_overrides")

@@ -7,7 +7,8 @@ subclass that says what to do, and the project on disk stays as it was. The UI (
 errors into messages.
 """
 
-from storyboard.history import NothingToUndo, labels as history_labels, redo, undo
+from storyboard.history import NothingToUndo, labels as history_labels
+from storyboard.store import redo, undo
 from storyboard.studio.common import (
     SAMPLES_DIR,
     SAMPLE,
@@ -19,6 +20,7 @@ from storyboard.studio.common import (
     check_texts,
     EXPORTS_DIR,
     export_dir,
+    panel_name,
     slug,
 )
 from storyboard.studio.project import (
@@ -98,6 +100,7 @@ __all__ = [
     "check_texts",
     "EXPORTS_DIR",
     "export_dir",
+    "panel_name",
     "slug",
     "project_summary",
     "create_project",

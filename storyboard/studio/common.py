@@ -100,6 +100,21 @@ def panel_number(project: Project, panel_id: str) -> str:
     return f"panel {ids.index(panel_id) + 1}" if panel_id in ids else f"panel {panel_id}"
 
 
+def panel_name(project: Project, panel_id: str, words: int = 5) -> str:
+    """'Panel 2 ("Mia and Leo talk")': a panel as the Panels list shows it, for messages (the id is for scripts)."""
+    from storyboard.render import fill_prompt
+
+    try:
+        panel = project.panel(panel_id)
+    except KeyError:
+        return f"Panel {panel_id}"  # not (or no longer) in the story: its id is all there is
+    number = [p.id for p in project.panels].index(panel_id) + 1
+    text = fill_prompt(panel.prompt, project).split()
+    if not text:
+        return f"Panel {number}"
+    return f'Panel {number} ("{" ".join(text[:words])}{"…" if len(text) > words else ""}")'
+
+
 def _names(project: Project, ids: Sequence[str]) -> str:
     names = []
     for cid in ids:
@@ -117,7 +132,8 @@ def _check_renderable(project: Project, panel_ids: Sequence[str]) -> None:
     for pid in panel_ids:
         panel = project.panel(pid)
         if not panel.prompt.strip():
-            raise StudioError(f"Panel {pid} has an empty prompt; describe what happens in it before rendering.")
+            raise StudioError(f"{panel_name(project, pid)} has an empty prompt; describe what happens in it before "
+                              "rendering.")
         check_text("prompt", panel.prompt, f"prompt of panel {pid}")
         check_text("filled_prompt", fill_prompt(panel.prompt, project), f"prompt of panel {pid} with the cast's names filled in")
 

@@ -27,7 +27,7 @@ from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_proje
 
 from storyboard.store import project_lock
 from storyboard.studio.common import check_text
-from storyboard.studio.common import StudioError, _unique, _panel, _names, panel_number
+from storyboard.studio.common import StudioError, _unique, _panel, _names, panel_name, panel_number
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +43,30 @@ def _check_panel(project: Project, panel: Panel) -> None:
     check_text("choice", panel.shot, f"shot of panel {panel.id}")
     for cid in panel.characters:
         check_text("choice", cid, f"character id in panel {panel.id}")
+    # as the Panels list shows it (with the saved prompt); a panel being added is not in `project` yet
+    name = panel_name(project, panel.id) if panel.id in {p.id for p in project.panels} else "The new panel"
     if not panel.prompt.strip():
-        raise StudioError(f"Panel {panel.id}: the prompt is empty. Describe what happens, e.g. "
-                          "\"{mia} waves at the bus\" (use the cast buttons to insert names).")
+        raise StudioError(f"{name}: the prompt is empty. Describe what happens, e.g. \"{{mia}} waves at the bus\" "
+                          "(pick a name in \"Insert a name\" to put a character in).")
     if len(panel.characters) > MAX_CHARACTERS_PER_PANEL:
-        raise StudioError(f"Panel {panel.id}: {_names(project, panel.characters[:4])}{' ...' if len(panel.characters) > 4 else ''} "
+        raise StudioError(f"{name}: {_names(project, panel.characters[:4])}{' ...' if len(panel.characters) > 4 else ''} "
                           f"are {len(panel.characters)} characters; "
                           f"a panel holds at most {MAX_CHARACTERS_PER_PANEL}. Untick one, or split the scene over two panels.")
     cast_ids = {c.id for c in project.cast}
     for cid in panel.characters:
         if cid not in cast_ids:
-            raise StudioError(f"Panel {panel.id}: {cid!r} is not in the cast; add them in the Cast tab first.")
-    for name in PLACEHOLDER.findall(panel.prompt):
-        if name not in cast_ids:
-            raise StudioError(f"Panel {panel.id}: the prompt names {{{name}}}, who is not in the cast. "
-                              f"Use a cast id in braces ({', '.join('{' + c + '}' for c in cast_ids) or 'the cast is empty'}).")
+            raise StudioError(f"{name}: {cid!r} is not in the cast; add them in the Cast tab first.")
+    for placeholder in PLACEHOLDER.findall(panel.prompt):
+        if placeholder not in cast_ids:
+            raise StudioError(f"{name}: the prompt names {{{placeholder}}}, who is not in the cast. Use a cast id in "
+                              f"braces ({', '.join('{' + c + '}' for c in cast_ids) or 'the cast is empty'}), "
+                              "or pick a name in \"Insert a name\".")
     if panel.shot not in SHOT_TYPES:
-        raise StudioError(f"Panel {panel.id}: {panel.shot!r} is not a shot type; pick one of {', '.join(SHOT_TYPES)}.")
+        raise StudioError(f"{name}: {panel.shot!r} is not a shot type; pick one of {', '.join(SHOT_TYPES)}.")
     if panel.seed is not None and not 0 <= panel.seed <= MAX_SEED:
-        raise StudioError(f"Panel {panel.id}: the seed must be a whole number from 0 to {MAX_SEED}, got {panel.seed}.")
+        raise StudioError(f"{name}: the seed must be a whole number from 0 to {MAX_SEED}, got {panel.seed}.")
     if panel.duration is not None and not 0 < panel.duration < math.inf:  # NaN fails this too
-        raise StudioError(f"Panel {panel.id}: the duration must be a positive number of seconds, got {panel.duration:g}.")
+        raise StudioError(f"{name}: the duration must be a positive number of seconds, got {panel.duration:g}.")
 
 
 def _coerce(field: str, value: Any) -> Any:
@@ -203,9 +206,9 @@ def set_pose(root: Path | str, panel_id: str, pose: Pose | dict | str | None) ->
             try:
                 pose = json.loads(pose) if pose.strip() else None
             except json.JSONDecodeError as exc:
-                raise PoseError(f"Panel {panel_id}: the pose is not valid JSON ({exc}).") from None
+                raise PoseError(f"{panel_name(project, panel_id)}: the pose is not valid JSON ({exc}).") from None
         if isinstance(pose, dict):
-            pose = pose_from_json(pose, f"the pose of panel {panel_id}")
+            pose = pose_from_json(pose, f"the pose of {panel_number(project, panel_id)}")
         if pose is None or not pose.people:
             if panel.pose is None:
                 return project, False
@@ -213,8 +216,8 @@ def set_pose(root: Path | str, panel_id: str, pose: Pose | dict | str | None) ->
             save_project(root, project, history=f"Pose {panel_number(project, panel_id)}")
             return project, True
         if len(pose.people) > MAX_CHARACTERS_PER_PANEL:
-            raise PoseError(f"Panel {panel_id}: the pose has {len(pose.people)} skeletons; a panel holds at most "
-                            f"{MAX_CHARACTERS_PER_PANEL}. Remove one.")
+            raise PoseError(f"{panel_name(project, panel_id)}: the pose has {len(pose.people)} skeletons; a panel holds "
+                            f"at most {MAX_CHARACTERS_PER_PANEL}. Remove one (pick it, then Remove person).")
         if panel_pose(root, panel) == pose:
             return project, False
         project = project.replace_panel(dataclasses.replace(panel, pose=_write_pose_file(root, panel_id, pose)))
@@ -232,14 +235,20 @@ def _write_pose_file(root: Path, panel_id: str, pose: Pose) -> str:
 
 
 def select_take(root: Path | str, panel_id: str, index: int) -> Project:
-    """Make take number `index` (from 0) the panel's chosen image."""
+    """Make take number `index` (from 0) the panel's chosen image; the panel's seed follows it unless locked.
+
+    (So choosing a take never makes the panel stale, and the next render keeps it.)"""
     root = Path(root)
     with project_lock(root):
         project = load_project(root)
         panel = _panel(project, panel_id, root)
         if not isinstance(index, int) or not 0 <= index < len(panel.takes):
-            raise StudioError(f"Panel {panel_id} has {len(panel.takes)} take(s); there is no take {index}.")
-        if panel.selected != index:
-            project = project.replace_panel(dataclasses.replace(panel, selected=index))
+            raise StudioError(f"{panel_name(project, panel_id)} has {len(panel.takes)} take(s); there is no take "
+                              f"{index + 1 if isinstance(index, int) else index}.")
+        seed = panel.takes[index].seed
+        if panel.seed_locked or seed is None:
+            seed = panel.seed
+        if (panel.selected, panel.seed) != (index, seed):
+            project = project.replace_panel(dataclasses.replace(panel, selected=index, seed=seed))
             save_project(root, project, history=f"Choose take {index + 1} of {panel_number(project, panel_id)}")
         return project

@@ -108,7 +108,7 @@ def check_inside(session_dir: Path | str, root: Path | str) -> Path:
     session_real = Path(os.path.realpath(session_dir))
     real = Path(os.path.realpath(root))
     if real.parent != session_real:
-        raise ProjectError(f"{root} is not one of this session's projects; open it from the list of your projects.")
+        raise ProjectError(f"{root} is not one of this session's projects; open it from Your projects in the Project tab.")
     load_project(real)
     return real
 

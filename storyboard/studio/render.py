@@ -18,7 +18,7 @@ from storyboard.render import RenderOptions, render_project, render_variations, 
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
 
-from storyboard.studio.common import _check_renderable, StudioError, _panel, check_steps, check_text
+from storyboard.studio.common import _check_renderable, StudioError, _panel, check_steps, check_text, panel_name
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
         else:
             project = render_project(root, project, engine, [pid], force=True, context=step_context, options=options)
         seconds = time.perf_counter() - started
-        yield RenderUpdate(done + 1, total, pid, f"Panel {pid} rendered ({done + 1} of {total}, {seconds:.1f} s).", project)
+        yield RenderUpdate(done + 1, total, pid, f"{panel_name(project, pid)} rendered ({done + 1} of {total}, "
+                           f"{seconds:.1f} s).", project)
 
 
 # ---------------------------------------------------------------- per-session cancel
