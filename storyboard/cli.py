@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from storyboard import __version__
+from storyboard.cli_common import MODELS_ENV, LazyEngine, models_dir, thresholds as drift_thresholds
 from storyboard.errors import RenderCancelled, StoryboardError
 
 log = logging.getLogger("storyboard")
@@ -23,7 +23,6 @@ EXIT_USER_ERROR = 2
 EXIT_CANCELLED = 130
 EXIT_INTERNAL = 70
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
-MODELS_ENV = "STORYBOARD_MODELS"
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
@@ -72,16 +71,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models_dir(args: argparse.Namespace) -> Path | None:
-    return Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
-
-
-def _thresholds(args: argparse.Namespace) -> dict[str, float]:
-    from storyboard.scores import DRIFT_THRESHOLDS, make_thresholds
-
-    return make_thresholds({t.metric: getattr(args, "min_" + t.metric, None) for t in DRIFT_THRESHOLDS})
-
-
 def _cmd_render(args: argparse.Namespace) -> int:
     from storyboard.engine_holder import EngineHolder
     from storyboard.engines import RenderContext
@@ -98,10 +87,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
             raise StoryboardError(message)
     if args.keep_best and not args.variations:
         raise StoryboardError("--keep-best picks the best of several takes: add --variations N (e.g. --variations 4).")
-    thresholds = _thresholds(args)
+    thresholds = drift_thresholds(args)
     if args.keep_best and args.engine == "draft":
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
-    holder = EngineHolder(args.engine, _models_dir(args))  # loads nothing yet
+    holder = EngineHolder(args.engine, models_dir(args))  # loads nothing yet
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
     options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip)
     known = [p.id for p in project.panels]
@@ -186,8 +175,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         reasons = sorted({unscorable_reason(t) for t in takes})
         raise StoryboardError(f"All {len(takes)} take(s) are from the draft engine, so there is nothing to measure: "
                               f"{'; '.join(reasons)}. Render with --engine storymaker, then score.")
-    thresholds = _thresholds(args)
-    scorer = Scorer.from_models(_models_dir(args))
+    thresholds = drift_thresholds(args)
+    scorer = Scorer.from_models(models_dir(args))
 
     def on_take(panel, take, status: str) -> None:
         mark = "*" if panel.selected_take is not None and panel.selected_take.file == take.file else " "
@@ -210,7 +199,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     prompts_file = Path(args.prompts) if args.prompts else DEFAULT_PROMPTS
     find_characters(Path(args.characters))  # fail on a bad folder or prompts file before loading any model
     read_prompts(prompts_file)
-    engine = get_engine("storymaker", _models_dir(args))
+    engine = get_engine("storymaker", models_dir(args))
     log.info("%s", engine.describe())
     scorer = scorer_for_engine(engine)
     assert scorer is not None  # the StoryMaker engine always has its encoder
@@ -271,11 +260,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     project = load_project(root)
     settings = {o.name: getattr(args, o.name) for o in EXPORT_OPTIONS}
     options = make_options(args.output, sheet=args.sheet, png_dir=args.png_dir, render_missing=not args.no_render,
-                           thresholds=dict(_thresholds(args)), **settings)
+                           thresholds=dict(drift_thresholds(args)), **settings)
     engine = None
     if not args.no_render:
-        models = Path(args.models) if args.models else (Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else None)
-        engine = _LazyEngine(lambda: get_engine(args.engine, models))
+        models = models_dir(args)
+        engine = LazyEngine(lambda: get_engine(args.engine, models))
 
     def on_panel(event: PanelEvent) -> None:
         log.info("[%d/%d] %s: rendered in %.2f s -> %s", event.index, event.total, event.panel_id, event.seconds or 0, event.take)
@@ -300,19 +289,6 @@ def _exchange(name: str) -> Callable:
 
         return getattr(commands, name)(arg)
     return call
-
-
-class _LazyEngine:
-    """Builds the engine only when a panel needs rendering, so exporting rendered panels loads no model."""
-
-    def __init__(self, build):
-        self._build = build
-        self._engine = None
-
-    def __getattr__(self, name: str):
-        if self._engine is None:
-            self._engine = self._build()
-        return getattr(self._engine, name)
 
 
 def _args_new(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 
 from storyboard.errors import ProjectError
 from storyboard.model import Project
-from storyboard.paths import check_relative, resolve_inside
+from storyboard.paths import atomic_write, check_relative, resolve_inside
+from storyboard.schema import to_data
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ def _read(path: Path) -> Entry:
 
 
 def _push(root: Path, which: str, entry: Entry) -> None:
-    from storyboard.storyfile import atomic_write
-
     files = _files(root, which)
     number = int(_NAME.match(files[-1].name).group(1)) + 1 if files else 1
     data = json.dumps({"label": entry.label, "before": entry.before, "after": entry.after}, ensure_ascii=False)
@@ -95,8 +94,6 @@ def labels(root: Path | str) -> tuple[list[str], list[str]]:
 
 def record(root: Path | str, before: Project, after: Project, label: str) -> None:
     """Remember a change a person made (called by save_project, under the project's lock)."""
-    from storyboard.storyfile import to_data
-
     root = Path(root)
     _push(root, "undo", Entry(label, to_data(before), to_data(after)))
     dropped = [_drop(p) for p in _files(root, "redo")]
@@ -116,46 +113,19 @@ def _drop(path: Path) -> Entry | None:
     return entry
 
 
-def undo(root: Path | str) -> tuple[Project, str]:
-    """Revert the newest change onto the current story; returns the story and what was undone."""
-    return _step(Path(root), "undo", "redo")
+def newest(root: Path, which: str) -> tuple[Entry, Path]:
+    """The newest entry of the undo or redo stack and its file; NothingToUndo when the stack is empty."""
+    files = _files(root, which)
+    if not files:
+        raise NothingToUndo(f"There is nothing to {which} in this project.")
+    return _read(files[-1]), files[-1]
 
 
-def redo(root: Path | str) -> tuple[Project, str]:
-    """Apply again the newest undone change; returns the story and what was redone."""
-    return _step(Path(root), "redo", "undo")
-
-
-def _step(root: Path, source: str, target: str) -> tuple[Project, str]:
-    from storyboard.store import project_lock
-    from storyboard.storyfile import dump_data, load_project, parse_story, save_project, to_data
-
-    with project_lock(root):
-        files = _files(root, source)
-        if not files:
-            raise NothingToUndo("There is nothing to " + ("undo" if source == "undo" else "redo") + " in this project.")
-        path = files[-1]
-        entry = _read(path)
-        current = load_project(root)
-        now = to_data(current)
-        # undo takes the story from `after` back to `before`; redo from `before` to `after`
-        old, new = (entry.after, entry.before) if source == "undo" else (entry.before, entry.after)
-        merged = revert(old, new, now)
-        try:
-            result = parse_story(dump_data(merged), source=f"{root / HISTORY_DIR} ({entry.label})")
-        except ProjectError as exc:
-            raise ProjectError(f"Cannot {source} \u201c{entry.label}\u201d: later changes conflict with it ({exc}). "
-                               "Make the change by hand instead.") from None
-        missing = [rel for rel in _paths(merged) if not resolve_inside(root, rel).exists()]
-        if missing:
-            raise ProjectError(f"Cannot {source} \u201c{entry.label}\u201d: the file(s) {', '.join(missing[:3])} it needs "
-                               "are gone. Make the change by hand instead.")
-        save_project(root, result)
-        path.unlink()
-        # what this step really did, so the opposite step returns to exactly `now`
-        done = to_data(result)
-        _push(root, target, Entry(entry.label, done, now) if source == "undo" else Entry(entry.label, now, done))
-        return result, entry.label
+def move(root: Path, path: Path, target: str, entry: Entry, done: dict[str, Any], now: dict[str, Any]) -> None:
+    """After an undo (redo) stepped from `now` to `done`: drop its entry, and push onto the redo (undo) stack
+    what the step really did, so the opposite step returns to exactly `now`."""
+    path.unlink()
+    _push(root, target, Entry(entry.label, done, now) if target == "redo" else Entry(entry.label, now, done))
 
 
 def revert(old: Any, new: Any, current: Any) -> Any:
@@ -224,7 +194,7 @@ def _revert_items(old: list, new: list, current: list) -> list:
 _PATH_KEYS = ("reference", "mask", "outfit", "pose", "file")
 
 
-def _paths(data: Any) -> set[str]:
+def named_paths(data: Any) -> set[str]:
     """Every project file path a story's plain data names."""
     found: set[str] = set()
     stack = [data]
@@ -246,21 +216,19 @@ def _paths(data: Any) -> set[str]:
 
 def _remove_orphans(root: Path, current: Project, dropped: list[Entry]) -> None:
     """Delete files that only dropped entries named (not the story, nor an entry still kept)."""
-    from storyboard.storyfile import to_data
-
     candidates: set[str] = set()
     for entry in dropped:
-        candidates |= _paths(entry.before) | _paths(entry.after)
+        candidates |= named_paths(entry.before) | named_paths(entry.after)
     if not candidates:
         return
-    keep = _paths(to_data(current))
+    keep = named_paths(to_data(current))
     for which in ("undo", "redo"):
         for path in _files(root, which):
             try:
                 entry = _read(path)
             except ProjectError:
                 continue
-            keep |= _paths(entry.before) | _paths(entry.after)
+            keep |= named_paths(entry.before) | named_paths(entry.after)
     for rel in sorted(candidates - keep):
         if check_relative(rel):
             continue

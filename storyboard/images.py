@@ -43,6 +43,7 @@ import logging
 import re
 import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,31 @@ def open_image(path: Path | str, what: str, *, mode: str = "RGB", max_pixels: in
     raise (error(message, reason) if issubclass(error, ImageError) else error(message)) from None
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file says of itself before a pixel is decoded."""
+
+    format: str  # as Pillow names it: "PNG", "JPEG" ...
+    size: tuple[int, int]  # (width, height) upright, as open_image returns the picture
+    mode: str  # the pixel format stored in the file
+    orientation: int  # the EXIF orientation, 1 when stored upright
+
+
+def read_header(path: Path | str, what: str, *, max_pixels: int = PROJECT_MAX_PIXELS, advice: str = "",
+                error: type[StoryboardError] = ImageError) -> ImageHeader:
+    """The header of the image at `path`, checked as open_image checks it (format, pixel bound), nothing decoded."""
+    try:
+        with _open(path, None, max_pixels) as opened:
+            orientation = _orientation(opened)
+            width, height = opened.size
+            size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+            return ImageHeader(str(opened.format), size, opened.mode, orientation)
+    except _Unusable as exc:
+        reason = str(exc)
+    message = f"{what[:1].upper()}{what[1:]} {reason}. {advice or DEFAULT_ADVICE}"
+    raise (error(message, reason) if issubclass(error, ImageError) else error(message)) from None
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """A picture's pixels as RGB: wide samples scaled to 8 bits, transparency laid on white."""
     image = _eight_bit(image)
@@ -117,6 +143,16 @@ def to_mask(image: Image.Image) -> Image.Image:
 
 def _decode(path: Path | str, data: bytes | None, max_pixels: int, upright: bool) -> Image.Image:
     """The first frame, decoded and upright; _Unusable says why not. Nothing is decoded past the size check."""
+    with _open(path, data, max_pixels) as opened:
+        try:
+            opened.load()  # the first frame of an animated or multi-page file
+        except _DAMAGED as exc:
+            raise _Unusable(f"is damaged or cut short, so it is not a readable image ({exc})") from None
+        return _upright(opened, path) if upright else opened.copy()
+
+
+def _open(path: Path | str, data: bytes | None, max_pixels: int) -> Image.Image:
+    """The file opened (its header read, no pixel decoded) and within `max_pixels`; _Unusable says why not."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below is ours
@@ -136,17 +172,24 @@ def _decode(path: Path | str, data: bytes | None, max_pixels: int, upright: bool
         raise _Unusable(f"is damaged, so it is not a readable image ({exc})") from None
     except _DAMAGED as exc:
         raise _Unusable(f"is damaged, so it is not a readable image ({exc})") from None
-    with opened:
-        width, height = opened.size
-        if width * height > max_pixels:
-            raise _Unusable(f"is {width}x{height} pixels ({_megapixels(width * height)} megapixels), more than the "
-                            f"{max_pixels / 1e6:g} megapixels this app opens, so decoding it could fill the memory "
-                            "(a decompression bomb, or a picture far larger than needed)")
-        try:
-            opened.load()  # the first frame of an animated or multi-page file
-        except _DAMAGED as exc:
-            raise _Unusable(f"is damaged or cut short, so it is not a readable image ({exc})") from None
-        return _upright(opened, path) if upright else opened.copy()
+    width, height = opened.size
+    if width * height > max_pixels:
+        opened.close()
+        raise _Unusable(f"is {width}x{height} pixels ({_megapixels(width * height)} megapixels), more than the "
+                        f"{max_pixels / 1e6:g} megapixels this app opens, so decoding it could fill the memory "
+                        "(a decompression bomb, or a picture far larger than needed)")
+    return opened
+
+
+def _orientation(opened: Image.Image) -> int:
+    """The EXIF orientation from the header; a PNG's is read only when its eXIf chunk comes before the pixels."""
+    if opened.format == "PNG" and "exif" not in opened.info:
+        return 1  # asking Pillow would decode the whole image to look for a late eXIf chunk
+    try:
+        value = opened.getexif().get(0x0112, 1)
+    except _DAMAGED:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _megapixels(pixels: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from storyboard.errors import ProjectError
 from storyboard.model import Project, Take, add_take
+from storyboard.schema import read_take
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,6 @@ def _take_data(take: Take) -> dict[str, Any]:
 
 def apply(project: Project, items: list[dict[str, Any]], source: str) -> Project:
     """`project` with the journal's entries applied in order (see the module's rules)."""
-    from storyboard.storyfile import read_take
-
     panels = {p.id: p for p in project.panels}
     for number, entry in enumerate(items, start=1):
         panel = panels.get(entry.get("panel"))

@@ -92,12 +92,24 @@ def _load_font(path: str) -> Font | None:
 
 
 def font_chain(bold: bool = False) -> tuple[Font, ...]:
-    """The fonts tried in order for a piece of text: Comic Neue, DejaVu Sans, then any others found."""
+    """The fonts tried in order for a piece of text: Comic Neue, DejaVu Sans, then any others found.
+
+    Found once per state of the font folder (a font dropped into it joins the chain at the next call): an
+    export asks thousands of times (issue 13)."""
+    try:
+        stamp = FONT_DIR.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _font_chain(bold, FONT_DIR, stamp, SYSTEM_FONTS)
+
+
+@functools.lru_cache(maxsize=8)
+def _font_chain(bold: bool, font_dir: Path, stamp: int | None, system_fonts: tuple[str, ...]) -> tuple[Font, ...]:
     shipped = SHIPPED_FONTS["bold" if bold else "regular"]
-    paths = [str(FONT_DIR / name) for name in shipped]
+    paths = [str(font_dir / name) for name in shipped]
     all_shipped = {n for names in SHIPPED_FONTS.values() for n in names}
-    paths += sorted(str(p) for p in FONT_DIR.glob("*.ttf") if p.name not in all_shipped and "Italic" not in p.name)
-    paths += [p for p in SYSTEM_FONTS if Path(p).is_file()]
+    paths += sorted(str(p) for p in font_dir.glob("*.ttf") if p.name not in all_shipped and "Italic" not in p.name)
+    paths += [p for p in system_fonts if Path(p).is_file()]
     seen: set[str] = set()
     chain = []
     for path in paths:
@@ -129,9 +141,15 @@ def pick_font(text: str, bold: bool = False, what: str = "text") -> Font:
 
 
 def text_width(text: str, font: Font, size: float) -> float:
+    return _unit_width(text, font.name) * size
+
+
+@functools.lru_cache(maxsize=8192)
+def _unit_width(text: str, font_name: str) -> float:
+    """Width at 1 pt (widths scale with the size): wrapping measures the same words at every size it tries."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    return stringWidth(text, font.name, size)
+    return stringWidth(text, font_name, 1.0)
 
 
 @functools.cache
@@ -522,8 +540,6 @@ def _place(options: Sequence[_Option], area: Rect, taken: Sequence[Rect], target
                     continue
                 if any(x0 < cx < x1 and y0 < cy < y1 for x0, y0, x1, y1 in blocked):
                     continue
-                box = Rect(cx - w / 2, top, w, h)
-                score += 2.5 * sum(_covers(box, head) for head in heads)  # hides a face
                 if target is not None:
                     if target[1] - target[2] < bottom - h * 0.25:
                         score += 0.8  # the speaker's head is level with or above the balloon: tail goes sideways/up
@@ -534,6 +550,11 @@ def _place(options: Sequence[_Option], area: Rect, taken: Sequence[Rect], target
                     # read top to bottom, then in reading direction: a later balloon is lower, or level and after
                     if top < previous.body.y - 1 or (earlier_side and top < previous.body.y + 0.5 * previous.body.h):
                         score += 3.0
+                if len(best) == BEAM_WIDTH and score >= best[-1][0]:
+                    continue  # every term adds: the costly one below cannot bring it back
+                if heads:
+                    box = Rect(cx - w / 2, top, w, h)
+                    score += 2.5 * sum(_covers(box, head) for head in heads)  # hides a face
                 if len(best) < BEAM_WIDTH or score < best[-1][0]:
                     _keep(best, (score, option, (cx, cy)))
     return best

@@ -1,9 +1,10 @@
-"""Paths inside a project folder: nothing a project file names may point outside it."""
+"""Paths inside a project folder (nothing a project file names may point outside it), and atomic writes."""
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from storyboard.errors import ProjectError
@@ -49,3 +50,21 @@ def resolve_inside(root: Path, rel: str) -> Path:
 def relative_to_project(root: Path, path: Path) -> str:
     """The project-relative, forward-slash form of an absolute path inside `root`."""
     return Path(os.path.realpath(path)).relative_to(Path(os.path.realpath(root))).as_posix()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a failure at any point leaves the old file as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

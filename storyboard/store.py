@@ -1,109 +1,34 @@
-"""The one writer of a project: a lock per project folder (threads and processes), and changes that are
-applied to the story as it is on disk at that moment, never to a copy read earlier.
+"""The one writer of a project: changes applied to the story as it is on disk at that moment, never to a
+copy read earlier, under the project's lock (storyboard.locking).
 
     with project_lock(root):
         project = load_project(root)          # the current story, under the lock
         ...                                   # check the request, write new files
         save_project(root, changed)           # refused outside the lock
 
-`update_project(root, change)` does exactly that for a function `change(project) -> project`.
-A crash (kill -9) at any moment leaves the last good story.yaml; the temporary files it may leave behind
-are removed the next time the project is opened for writing in a process.
+`update_project(root, change)` does exactly that for a function `change(project) -> project`. A crash
+(kill -9) at any moment leaves the last good story.yaml; `recover` removes the temporary files it may
+leave behind and folds the takes a killed render recorded. `undo` and `redo` step through the history
+of changes (storyboard.history) the same way.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
+from storyboard import history, journal
 from storyboard.errors import ProjectError
+from storyboard.locking import LOCK_FILE, ProjectBusy, _swept, holds_lock, project_key, project_lock, sweep_temp_files
+
+__all__ = ["LOCK_FILE", "ProjectBusy", "compact", "holds_lock", "project_lock", "recover", "redo", "undo",
+           "update_project"]
 from storyboard.model import Project
+from storyboard.paths import resolve_inside
+from storyboard.storyfile import dump_data, load_project, parse_story, save_project, to_data
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = ".story.lock"
-LOCK_TIMEOUT_S = 60.0  # a writer holds the lock for milliseconds (one save, one take); a minute means trouble
-TEMP_FOLDERS = ("cast", "poses", "renders", ".history")  # where the app writes files with atomic_write
-
-
-class ProjectBusy(ProjectError):
-    """Another writer held the project's lock for longer than the timeout."""
-
-
-_registry = threading.Lock()
-_thread_locks: dict[str, threading.Lock] = {}
-_held = threading.local()  # per thread: {project key: depth}
-_swept: set[str] = set()
-
-
-def project_key(root: Path | str) -> str:
-    """One name per project folder, whatever path leads to it."""
-    return os.path.realpath(root)
-
-
-def holds_lock(root: Path | str) -> bool:
-    """True when this thread holds the project's lock."""
-    return _depths().get(project_key(root), 0) > 0
-
-
-def _depths() -> dict[str, int]:
-    if not hasattr(_held, "depths"):
-        _held.depths = {}
-    return _held.depths
-
-
-@contextmanager
-def project_lock(root: Path | str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the project's lock: one writer at a time across threads and processes (re-entrant per thread)."""
-    key = project_key(root)
-    depths = _depths()
-    if depths.get(key, 0) > 0:
-        depths[key] += 1
-        try:
-            yield
-        finally:
-            depths[key] -= 1
-        return
-    if not os.path.isdir(key):
-        raise ProjectError(f"{root} is not a project folder (it does not exist); open or create the project again.")
-    with _registry:
-        thread_lock = _thread_locks.setdefault(key, threading.Lock())
-    started = time.monotonic()
-    if not thread_lock.acquire(timeout=timeout):
-        raise _busy(root, timeout)
-    try:
-        file_lock = FileLock(os.path.join(key, LOCK_FILE), timeout=max(0.0, timeout - (time.monotonic() - started)),
-                             thread_local=False)
-        try:
-            file_lock.acquire()
-        except Timeout:
-            raise _busy(root, timeout) from None
-        except OSError as exc:
-            raise ProjectError(f"Cannot lock {root} for writing ({exc.strerror or exc}); check that the folder is "
-                               "writable.") from None
-        try:
-            depths[key] = 1
-            if key not in _swept:
-                sweep_temp_files(Path(key))
-                _swept.add(key)
-            yield
-        finally:
-            depths[key] = 0
-            file_lock.release()
-    finally:
-        thread_lock.release()
-
-
-def _busy(root: Path | str, timeout: float) -> ProjectBusy:
-    return ProjectBusy(f"{root} is being changed by another program or window (its lock {LOCK_FILE} was held for "
-                       f"{timeout:.0f} s); nothing was changed. Try again in a moment.")
 
 
 def recover(root: Path | str) -> list[Path]:
@@ -117,29 +42,8 @@ def recover(root: Path | str) -> list[Path]:
         return removed
 
 
-def sweep_temp_files(root: Path) -> list[Path]:
-    """Remove what a crash during a save left behind (`.NAME.xxxx.tmp` beside story.yaml, takes, photos, poses).
-
-    Called with the lock held: every write of the app happens under it, so no such file is in use."""
-    found = [p for p in root.glob(".*.tmp") if p.is_file()]
-    for folder in TEMP_FOLDERS:
-        if (root / folder).is_dir():
-            found += [p for p in (root / folder).rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
-    for path in found:
-        try:
-            path.unlink()
-        except OSError as exc:
-            log.warning("Could not remove the leftover %s: %s", path, exc)
-    if found:
-        log.info("Removed %d file(s) left by an interrupted save in %s.", len(found), root)
-    return found
-
-
 def compact(root: Path | str) -> Project:
     """Write the takes a render recorded in the journal into story.yaml (one save); returns the story."""
-    from storyboard import journal
-    from storyboard.storyfile import load_project, save_project
-
     with project_lock(root):
         project = load_project(root)
         if journal.path(root).exists():
@@ -149,11 +53,43 @@ def compact(root: Path | str) -> Project:
 
 def update_project(root: Path | str, change: Callable[[Project], Project]) -> Project:
     """Apply `change(current project) -> project` under the lock and save when it changed; returns the result."""
-    from storyboard.storyfile import load_project, save_project
-
     with project_lock(root):
         current = load_project(root)
         changed = change(current)
         if changed != current:
             save_project(root, changed)
         return changed
+
+
+# ---------------------------------------------------------------- undo and redo
+
+
+def undo(root: Path | str) -> tuple[Project, str]:
+    """Revert the newest change onto the current story; returns the story and what was undone."""
+    return _step(Path(root), "undo", "redo")
+
+
+def redo(root: Path | str) -> tuple[Project, str]:
+    """Apply again the newest undone change; returns the story and what was redone."""
+    return _step(Path(root), "redo", "undo")
+
+
+def _step(root: Path, source: str, target: str) -> tuple[Project, str]:
+    with project_lock(root):
+        entry, path = history.newest(root, source)
+        now = to_data(load_project(root))
+        # undo takes the story from `after` back to `before`; redo from `before` to `after`
+        old, new = (entry.after, entry.before) if source == "undo" else (entry.before, entry.after)
+        merged = history.revert(old, new, now)
+        try:
+            result = parse_story(dump_data(merged), source=f"{root / history.HISTORY_DIR} ({entry.label})")
+        except ProjectError as exc:
+            raise ProjectError(f"Cannot {source} \u201c{entry.label}\u201d: later changes conflict with it ({exc}). "
+                               "Make the change by hand instead.") from None
+        missing = [rel for rel in history.named_paths(merged) if not resolve_inside(root, rel).exists()]
+        if missing:
+            raise ProjectError(f"Cannot {source} \u201c{entry.label}\u201d: the file(s) {', '.join(missing[:3])} it needs "
+                               "are gone. Make the change by hand instead.")
+        save_project(root, result)
+        history.move(root, path, target, entry, to_data(result), now)
+        return result, entry.label

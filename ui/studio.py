@@ -90,6 +90,10 @@ def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Pa
             with gr.Column(scale=1, min_width=360):
                 ctx.banner = gr.Markdown(ctx.banner_text(), elem_id="engine-banner")
                 load_btn = gr.Button("Load models", size="sm", elem_id="load-models", visible=needs_loading(holder))
+            with gr.Column(scale=0, min_width=190, elem_id="sb-history"):
+                with gr.Row():
+                    undo_btn = gr.Button("↶ Undo", size="sm", elem_id="undo")
+                    redo_btn = gr.Button("↷ Redo", size="sm", elem_id="redo")
         areas: dict[str, Area] = {}
         tabs: dict[str, gr.Tab] = {}
         with gr.Tabs(elem_id="sb-tabs"):
@@ -132,6 +136,19 @@ def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Pa
         def banner() -> list[Any]:
             return [ctx.banner_text(), gr.update(visible=needs_loading(holder))]
 
+        def stepper(step: str):
+            @user_errors
+            def handler(root_value: str, session_value: str, request: gr.Request) -> list[Any]:
+                project_root = ctx.project_root(root_value, session_value, request)
+                _, label = (studio.undo if step == "undo" else studio.redo)(project_root)
+                gr.Info(f"{'Undone' if step == 'undo' else 'Redone'}: {label}.")
+                return refresh_all(str(project_root), session_value, request)
+
+            handler.__name__ = step
+            return handler
+
+        undo_btn.click(stepper("undo"), [root, session], everything, api_name="undo")
+        redo_btn.click(stepper("redo"), [root, session], everything, api_name="redo")
         demo.load(start, [token], [token, session, root], api_name=False)
         demo.load(banner, None, [ctx.banner, load_btn], api_name="engine_status", queue=False)
         load_btn.click(load_models, None, [ctx.banner, load_btn], api_name="load_models", concurrency_id="gpu",

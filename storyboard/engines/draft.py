@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from storyboard.engines import RenderContext, RenderRequest, RenderResult
+from storyboard.engines.base import RenderContext, RenderRequest, RenderResult
 from storyboard.engines.draftlook import figure_rgb, finish, grade, greys, hex_rgb, look_for, texture
 from storyboard.poses import KEYPOINTS, LIMBS, Person, Pose
 from storyboard.presets import DraftLook

@@ -87,7 +87,7 @@ def run_import_storyboarder(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """`export --cbz` or `export --storyboarder`, with the export command's options and progress per panel."""
-    from storyboard.cli import _LazyEngine, _models_dir, _thresholds
+    from storyboard.cli_common import LazyEngine, models_dir, thresholds
     from storyboard.engines import RenderContext, get_engine
     from storyboard.export import EXPORT_OPTIONS
     from storyboard.render import PanelEvent
@@ -102,7 +102,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.cbz and (args.fps is not None or args.aspect_ratio is not None):
         raise StoryboardError("--fps and --aspect-ratio are for --storyboarder; a comic archive has pages, not timing.")
     project = load_project(root)
-    engine = None if args.no_render else _LazyEngine(lambda: get_engine(args.engine, _models_dir(args)))
+    engine = None if args.no_render else LazyEngine(lambda: get_engine(args.engine, models_dir(args)))
 
     def on_panel(event: PanelEvent) -> None:
         log.info("[%d/%d] %s: rendered in %.2f s -> %s", event.index, event.total, event.panel_id, event.seconds or 0,
@@ -117,7 +117,7 @@ def run_export(args: argparse.Namespace) -> int:
 
             result = export_cbz(root, project, Path(args.output), engine, render_missing=not args.no_render,
                                 on_panel=on_panel, context=RenderContext(cancel_event=cancel),
-                                thresholds=dict(_thresholds(args)), **settings)
+                                thresholds=dict(thresholds(args)), **settings)
             log.info("Done in %.1f s: %s, %d page(s)%s.", time.perf_counter() - started, result.path, len(result.pages),
                      f", {len(result.rendered)} panel(s) rendered first" if result.rendered else "")
             return 0

@@ -7,7 +7,8 @@ subclass that says what to do, and the project on disk stays as it was. The UI (
 errors into messages.
 """
 
-from storyboard.history import NothingToUndo, labels as history_labels, redo, undo
+from storyboard.history import NothingToUndo, labels as history_labels
+from storyboard.store import redo, undo
 from storyboard.studio.common import (
     SAMPLES_DIR,
     SAMPLE,

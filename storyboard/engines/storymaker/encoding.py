@@ -30,7 +30,7 @@ import tempfile
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from storyboard.engines import CharacterRef
+from storyboard.engines.base import CharacterRef
 from storyboard.errors import EngineError, EngineUnavailable, ImageError
 from storyboard.images import open_image
 
@@ -159,6 +159,19 @@ class CharacterEncoder:
                 self._write_disk(key, encoding)
             self._remember(key, encoding)
             return encoding
+
+    def key(self, character: CharacterRef, face_only: bool = False) -> str:
+        """The cache key of a character's encoding (its files' bytes, the mode, the models); reads the files."""
+        reference = _read_bytes(character.reference, "reference photo", character)
+        mask = _read_bytes(character.mask, "mask", character) if character.mask and not face_only else None
+        outfit = _read_bytes(character.outfit, "outfit image", character) if character.outfit and not face_only else None
+        return self._cache_key(reference, mask, outfit, face_only)
+
+    def preload(self, encodings: Mapping[str, CharacterEncoding]) -> None:
+        """Take encodings made elsewhere (by another worker of a cluster) into the memory cache, by key."""
+        with self._lock:
+            for key, encoding in encodings.items():
+                self._remember(key, encoding)
 
     def clip_tokens(self, images: Sequence[Image.Image]) -> np.ndarray:
         """CLIP penultimate-block tokens, CLS first, before the final layer norm: (N, T, W) float32."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from storyboard.engines import CharacterRef, RenderContext, RenderRequest, RenderResult
+from storyboard.engines.base import CharacterRef, RenderContext, RenderRequest, RenderResult
 from storyboard.engines.storymaker.adapter import build_projection, read_checkpoint
 from storyboard.engines.storymaker.attention import install, installed, processors_for
+from storyboard.engines.storymaker.encoding import CharacterEncoding
 from storyboard.engines.storymaker.models import ModelPaths, resolve_models
 from storyboard.errors import EngineError, EngineUnavailable, RenderCancelled
 from storyboard.poses import Pose
@@ -245,6 +248,40 @@ class StoryMakerEngine:
                 negative = self.projection(torch.zeros_like(identity), torch.zeros_like(crops), torch.zeros_like(faces))
             self._negatives[len(encodings)] = negative
         return positive, negative, warnings
+
+    # ------------------------------------------------------------------ cast encodings shared by a cluster
+
+    def encode_cast(self, requests: Sequence[RenderRequest],
+                    cached: Mapping[str, bytes] | None = None) -> tuple[dict[str, CharacterEncoding], dict[str, bytes]]:
+        """Encode every character the requests draw, once each: (encodings by cache key, new cache files by key).
+
+        `cached` holds encoding cache files (`<key>.safetensors` bytes) kept from earlier runs; they are used
+        instead of encoding again. The new files are for the caller to keep (storyboard.cluster: the driver alone
+        writes into the project)."""
+        seen: set[tuple] = set()
+        wanted: list[tuple[CharacterRef, bool]] = []
+        for request in requests:
+            face_only = StoryMakerSettings.from_request(request).face_only
+            for character in request.characters:
+                if character.reference is not None and (character, face_only) not in seen:
+                    seen.add((character, face_only))
+                    wanted.append((character, face_only))
+        kept = self.encoder.cache_dir
+        with tempfile.TemporaryDirectory(prefix="storyboard-encodings-") as tmp:
+            folder = Path(tmp)
+            for key, data in (cached or {}).items():
+                (folder / f"{key}.safetensors").write_bytes(data)
+            self.encoder.cache_dir = folder
+            try:
+                encodings = {self.encoder.key(c, face_only): self.encoder.encode(c, face_only) for c, face_only in wanted}
+            finally:
+                self.encoder.cache_dir = kept
+            new = {p.stem: p.read_bytes() for p in folder.glob("*.safetensors") if p.stem not in (cached or {})}
+        return encodings, new
+
+    def use_encodings(self, encodings: Mapping[str, CharacterEncoding]) -> None:
+        """Use character encodings made elsewhere (another worker of a cluster) instead of encoding again."""
+        self.encoder.preload(encodings)
 
     def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
         started = time.perf_counter()
