@@ -20,6 +20,7 @@ from typing import Any
 
 from storyboard.errors import ProjectError
 from storyboard.model import Project, Take, add_take
+from storyboard.paths import check_relative
 from storyboard.schema import read_take
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,13 @@ def entries(data: bytes) -> list[dict[str, Any]]:
         if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+def files(items: list[dict[str, Any]]) -> list[str]:
+    """The take files the entries name (those that are relative paths at all: apply leaves the others out)."""
+    return [entry["take"]["file"] for entry in items
+            if isinstance(entry.get("take"), dict) and isinstance(entry["take"].get("file"), str)
+            and check_relative(entry["take"]["file"]) is None]
 
 
 def append(root: Path | str, entry: dict[str, Any]) -> int:

@@ -161,6 +161,11 @@ def load_project(root: Path | str) -> Project:
             f"{root} is not a project folder: there is no {STORY_FILE} in it. "
             "Create one with 'python -m storyboard new DIR' or point at the folder that holds story.yaml."
         )
+    folder = os.path.realpath(root)
+    files = _file_ids(info, journal.path(root))
+    seen = _unchanged.get(folder)
+    if seen is not None and seen[0] == files:
+        return seen[1]  # neither file changed since the last read: every save replaces story.yaml (a new inode)
     limit = max_story_bytes()
     if info.st_size > limit:
         raise _too_large(str(story), info.st_size, limit)
@@ -171,7 +176,7 @@ def load_project(root: Path | str) -> Project:
         raise ProjectError(f"Could not read {story}: {exc.strerror or exc}.") from None
     if len(raw) > limit:
         raise _too_large(str(story), len(raw), limit)
-    key = (os.path.realpath(root), hashlib.sha256(raw).hexdigest())
+    key = (folder, hashlib.sha256(raw).hexdigest())
     project = _parsed.get(key)
     if project is None:
         try:
@@ -182,7 +187,25 @@ def load_project(root: Path | str) -> Project:
         for rel in project_paths(project):
             resolve_inside(root, rel)  # catches symlinks that lead outside
         _remember(key, project)
-    return _with_journal(root, key, project, limit)
+    project = _with_journal(root, key, project, limit)
+    _unchanged[folder] = (files, project)
+    return project
+
+
+# Per project folder: the identity of story.yaml and of the journal when last read, and what they held.
+_unchanged: dict[str, tuple[tuple, Project]] = {}
+
+
+def _file_ids(story: os.stat_result, journal_file: Path) -> tuple:
+    """What tells a file changed without reading it: device, inode, size and modification time."""
+    try:
+        log_info = journal_file.stat()
+        journal_id = (log_info.st_dev, log_info.st_ino, log_info.st_size, log_info.st_mtime_ns)
+    except OSError:
+        journal_id = None
+    return (story.st_dev, story.st_ino, story.st_size, story.st_mtime_ns), journal_id
+
+
 
 
 # Per project folder: (story digest, journal bytes applied, their digest, the story with them applied), so a
@@ -201,8 +224,9 @@ def _with_journal(root: Path, key: tuple[str, str], project: Project, limit: int
             and hashlib.sha256(data[: known[1]]).hexdigest() == known[2]:
         start, project = known[1], known[3]
     if start < len(data):
-        project = journal.apply(project, journal.entries(data[start:]), str(journal.path(root)))
-        for rel in project_paths(project):
+        entries = journal.entries(data[start:])
+        project = journal.apply(project, entries, str(journal.path(root)))
+        for rel in journal.files(entries):  # the story's own paths were checked when it was parsed
             resolve_inside(root, rel)
     _merged[folder] = (digest, len(data), hashlib.sha256(data).hexdigest(), project)
     return project
@@ -248,6 +272,7 @@ def save_project(root: Path | str, project: Project, history: str | None = None)
     _remember((os.path.realpath(root), hashlib.sha256(data).hexdigest()), project)
     journal.clear(root)  # its takes were read into `project` under the lock, so they are in story.yaml now
     _merged.pop(os.path.realpath(root), None)
+    _unchanged.pop(os.path.realpath(root), None)
     if before is not None and before != project:
         try:
             record_change(root, before, project, history)

@@ -268,13 +268,14 @@ def test_render_yields_each_panel_then_stale_and_variations(project_dir: Path) -
     engine = DraftEngine()
     steps: list[tuple[str, int, int]] = []
     updates = list(studio.iter_render(project_dir, engine, SETTINGS, on_step=lambda *a: steps.append(a)))
-    assert [u.panel_id for u in updates] == ["p1", "p2", "p3"] and updates[-1].done == 3
+    assert [u.panel_id for u in updates] == [None, "p1", "p2", "p3"] and updates[-1].done == 3
+    assert (updates[0].done, updates[0].total) == (0, 3)  # first: how many will render
     assert ("p2", 4, 4) in steps
     states = studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS)
     assert set(states.values()) == {"current"}
     studio.update_panel(project_dir, "p1", prompt="{mia} misses the bus")
     assert studio.panel_states(project_dir, load_project(project_dir), engine, SETTINGS)["p1"] == "stale"
-    assert [u.panel_id for u in studio.iter_render(project_dir, engine, SETTINGS)] == ["p1"]
+    assert [u.panel_id for u in studio.iter_render(project_dir, engine, SETTINGS)] == [None, "p1"]
     list(studio.iter_render(project_dir, engine, SETTINGS, "variations", "p3", 2))
     p3 = load_project(project_dir).panel("p3")
     assert len(p3.takes) == 3 and p3.selected == 2
@@ -292,8 +293,9 @@ def test_render_cancel_keeps_finished_panels(project_dir: Path) -> None:
     done = []
     with pytest.raises(RenderCancelled):
         for update in studio.iter_render(project_dir, DraftEngine(), SETTINGS, context=RenderContext(cancel_event=cancel)):
-            done.append(update.panel_id)
-            cancel.set()
+            if update.panel_id is not None:
+                done.append(update.panel_id)
+                cancel.set()
     project = load_project(project_dir)
     assert done == ["p1"] and project.panel("p1").selected_take is not None and project.panel("p2").selected_take is None
 

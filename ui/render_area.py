@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,20 +46,66 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
 
     updates = studio.iter_render(project_root, engine, ctx.settings, which, panel_id, int(count or 1),
                                  RenderContext(cancel_event=cancel), on_step)
-    if which == "stale":
-        stale = studio.panel_states(project_root, load_project(project_root), engine, ctx.settings)
-        state["total"] = max(1, sum(1 for s in stale.values() if s != "current"))
-    elif which == "all":
-        state["total"] = max(1, len(load_project(project_root).panels))
-    else:
-        state["total"] = int(count or 1) if which == "variations" else 1
     try:
         for update in updates:
-            state["done"] = update.done
+            state["done"], state["total"] = update.done, max(1, update.total)
             yield update.message, update
     except RenderCancelled:
         yield (f"Stopped after {state['done']} of {state['total']} panel(s). Finished panels are kept; "
                "the one in progress keeps its previous take."), None
+
+
+class Board:
+    """The Render tab's gallery during a run: states read once, then kept up to date panel by panel.
+
+    Re-reading every panel's state after each panel (a digest per panel) and sending every image again (Gradio
+    hashes each file it is handed) made a run of N panels cost O(N^2); here each panel costs O(1), and the
+    gallery is sent at most every few seconds (and at the end)."""
+
+    def __init__(self, ctx: AppContext, root: Path) -> None:
+        self.ctx, self.root = ctx, root
+        project = load_project(root)
+        self.states = studio.panel_states(root, project, ctx.engines.current(), ctx.settings)
+        self.project = project
+        self.sent_at = 0.0
+        self.every_s = 2.0
+
+    def rendered(self, project: Any, panel_id: str | None) -> None:
+        self.project = project
+        if panel_id is not None:
+            self.states[panel_id] = "current"
+
+    def due(self, final: bool) -> bool:
+        return final or time.monotonic() - self.sent_at >= self.every_s
+
+    def gallery(self) -> list[tuple[str, str]]:
+        started = time.monotonic()
+        items = gallery_items(self.ctx, self.root, self.project, self.states)
+        self.sent_at = time.monotonic()
+        self.every_s = max(2.0, 5 * (self.sent_at - started))  # never more than a fifth of the time on the gallery
+        return items
+
+    def summary(self) -> str:
+        return summary_line(self.project, self.states)
+
+
+def gallery_items(ctx: AppContext, root: Path, project: Any, states: dict[str, str]) -> list[tuple[str, str]]:
+    """Every panel's chosen take, captioned with its number and state."""
+    items = []
+    for number, panel in enumerate(project.panels, start=1):
+        take = panel.selected_take
+        if take is not None and resolve_inside(root, take.file).is_file():
+            state = STATE_TEXT[states.get(panel.id, "stale")]
+            items.append((ctx.files.copy(resolve_inside(root, take.file)), f"{number} · {panel.id} · {state}"))
+    return items
+
+
+def summary_line(project: Any, states: dict[str, str]) -> str:
+    if not project.panels:
+        return "No panels yet: add some in the Panels tab."
+    waiting = sum(1 for p in project.panels if states.get(p.id, "stale") != "current")
+    count = f"**{len(project.panels)} panel{'s' if len(project.panels) != 1 else ''}**"
+    return f"{count}, {waiting} to render." if waiting else f"{count}, all up to date."
 
 
 def overview(root_value: str, ctx: AppContext) -> tuple[list[tuple[str, str]], str]:
@@ -68,16 +115,7 @@ def overview(root_value: str, ctx: AppContext) -> tuple[list[tuple[str, str]], s
     root = Path(root_value)
     project = load_project(root)
     states = studio.panel_states(root, project, ctx.engines.current(), ctx.settings)
-    items = []
-    for number, panel in enumerate(project.panels, start=1):
-        take = panel.selected_take
-        if take is not None and resolve_inside(root, take.file).is_file():
-            items.append((ctx.files.copy(resolve_inside(root, take.file)), f"{number} · {panel.id} · {STATE_TEXT[states[panel.id]]}"))
-    waiting = sum(1 for s in states.values() if s != "current")
-    count = f"**{len(project.panels)} panel{'s' if len(project.panels) != 1 else ''}**"
-    text = (f"{count}, {waiting} to render." if waiting else f"{count}, all up to date.") if project.panels \
-        else "No panels yet: add some in the Panels tab."
-    return items, text
+    return gallery_items(ctx, root, project, states), summary_line(project, states)
 
 
 def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
@@ -98,9 +136,14 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         @user_errors_gen
         def handler(root_value: str, session_value: str, request: gr.Request,
                     progress: gr.Progress = gr.Progress(track_tqdm=True)):
-            for message, _ in run_render(ctx, root_value, session_value, which, None, 1, progress, request):
-                items, text = overview(root_value, ctx)
-                yield items, f"{message}  \n{text}"
+            board = None
+            for message, update in run_render(ctx, root_value, session_value, which, None, 1, progress, request):
+                if board is None:
+                    board = Board(ctx, ctx.project_root(root_value, session_value, request))
+                final = update is None or update.done >= update.total
+                if update is not None:
+                    board.rendered(update.project, update.panel_id)
+                yield (board.gallery() if board.due(final) else gr.skip()), f"{message}  \n{board.summary()}"
 
         handler.__name__ = f"render_{which}"
         return ctx.gpu(handler)

@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from storyboard.engines import Engine, RenderContext
+from storyboard.engines import Engine, RenderContext, RenderRequest, RenderResult
 from storyboard.errors import StoryboardError
 from storyboard.model import (
     Project,
 )
-from storyboard.render import RenderOptions, render_project, render_variations, stale_panels
+from storyboard.render import RenderOptions, iter_render_panels, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
 
@@ -56,7 +56,8 @@ def panel_states(root: Path | str, project: Project, engine: Engine, settings: S
 def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str = "stale", panel_id: str | None = None,
                 count: int = 1, context: RenderContext | None = None,
                 on_step: Callable[[str, int, int], None] | None = None) -> Iterator[RenderUpdate]:
-    """Render panels one at a time and yield after each, so a UI can show them as they finish.
+    """Render panels one at a time and yield after each, so a UI can show them as they finish (and once before
+    the first, with how many will render).
 
     `which`: 'stale' (every panel whose inputs changed), 'all', 'panel' (one panel, again) or
     'variations' (`count` new takes of one panel). `on_step(panel_id, step, total)` reports engine steps.
@@ -86,23 +87,49 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
     if not total:
         yield RenderUpdate(0, 0, None, "Every panel is up to date; nothing to render.", project)
         return
+    yield RenderUpdate(0, total, None, f"Rendering {total} panel{'s' if total != 1 else ''} ...", project)
     context = context or RenderContext()
-    for done, pid in enumerate(targets):
+    rendering = {"panel": targets[0]}  # the panel in the engine now, for on_step
+
+    def progress(step: int, steps: int) -> None:
+        if on_step is not None:
+            on_step(rendering["panel"], step, steps)
+
+    step_context = RenderContext(on_progress=progress, cancel_event=context.cancel_event)
+    started = time.perf_counter()
+    if which == "variations":
+        for done, pid in enumerate(targets):
+            project = render_variations(root, load_project(root), engine, pid, 1, context=step_context, options=options)
+            yield _update(project, pid, done + 1, total, started)
+            started = time.perf_counter()
+        return
+    # one run over every target, as the CLI renders: the layout is planned once and each take is one journal line
+    announcing = _Announcing(engine, lambda pid: rendering.update(panel=pid))
+    for done, event in enumerate(iter_render_panels(root, project, announcing, targets, force=True, context=step_context,
+                                                    options=options), start=1):
+        yield _update(load_project(root), event.panel_id, done, total, started, event.status)
         started = time.perf_counter()
 
-        def progress(step: int, steps: int, pid: str = pid) -> None:
-            if on_step is not None:
-                on_step(pid, step, steps)
 
-        step_context = RenderContext(on_progress=progress, cancel_event=context.cancel_event)
-        project = load_project(root)
-        if which == "variations":
-            project = render_variations(root, project, engine, pid, 1, context=step_context, options=options)
-        else:
-            project = render_project(root, project, engine, [pid], force=True, context=step_context, options=options)
-        seconds = time.perf_counter() - started
-        yield RenderUpdate(done + 1, total, pid, f"{panel_name(project, pid)} rendered ({done + 1} of {total}, "
-                           f"{seconds:.1f} s).", project)
+def _update(project: Project, pid: str, done: int, total: int, started: float, status: str = "rendered") -> RenderUpdate:
+    seconds = time.perf_counter() - started
+    what = "rendered" if status == "rendered" else "skipped: deleted while rendering"
+    return RenderUpdate(done, total, pid, f"{panel_name(project, pid)} {what} ({done} of {total}, {seconds:.1f} s).",
+                        project)
+
+
+class _Announcing:
+    """An engine that says which panel it starts before rendering it (for per-step progress)."""
+
+    def __init__(self, engine: Engine, on_start: Callable[[str], None]) -> None:
+        self._engine, self._on_start = engine, on_start
+
+    def __getattr__(self, name: str):  # name, version, describe ...: the engine's own
+        return getattr(self._engine, name)
+
+    def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        self._on_start(request.panel_id)
+        return self._engine.render(request, context)
 
 
 # ---------------------------------------------------------------- per-session cancel

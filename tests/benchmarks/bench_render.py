@@ -5,7 +5,8 @@
 For each size it times, in this one process:
 - `engine`: the draft engine alone drawing the same N requests (the pictures themselves: the baseline);
 - `cli`: `python -m storyboard render --engine draft` (through storyboard.cli.main);
-- `studio`: the studio's Render button path (storyboard.studio.iter_render, as the UI drives it);
+- `studio`: the studio's render loop (storyboard.studio.iter_render, as the Render button drives it);
+- `button`: the Render button itself, through the served app's API (/render: gallery and status included);
 - `unchanged`: the CLI again on the rendered, unchanged project (should cost what `validate` costs);
 and prints seconds, the overhead over the engine, and the growth ratio 400/100 (target <= 4.5).
 Not collected by pytest. Figures go to stdout via logging.
@@ -64,10 +65,52 @@ def studio_render(root: Path, max_side: int) -> None:
         pass
 
 
+class Studio:
+    """The studio app served in this process, driven through its API like a script (or the Render button)."""
+
+    def __init__(self, workspace: Path, max_side: int) -> None:
+        import os
+        import socket
+
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        from storyboard.engines.draft import DraftEngine
+        from storyboard.settings import load_settings
+        from ui.studio import build_studio, launch_options
+
+        settings = load_settings({"STORYBOARD_MAX_RENDER_SIDE": str(max_side), "STORYBOARD_MAX_PANELS": "2000"})
+        self.workspace = workspace
+        self.demo = build_studio(DraftEngine(), workspace, settings=settings)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.demo.queue()
+        self.demo.launch(server_name="127.0.0.1", server_port=self.port, prevent_thread_lock=True, quiet=True,
+                         **launch_options(self.demo.studio_context))
+
+    def render(self, n: int) -> float:
+        """Seconds for the Render button's API call on a fresh n-panel project of this client's session."""
+        from gradio_client import Client
+
+        client = Client(f"http://127.0.0.1:{self.port}/", verbose=False, download_files=False)  # a browser fetches lazily
+        title = f"Bench {n} {time.monotonic_ns()}"
+        client.predict(title, api_name="/create_project")
+        (story,) = self.workspace.glob(f"sessions/*/{title.lower().replace(' ', '-')}/story.yaml")
+        import shutil
+
+        shutil.rmtree(story.parent)
+        write_story(story.parent, n)
+        client.predict(story.parent.name, api_name="/open_project")
+        return timed(lambda: client.predict(api_name="/render"))
+
+    def close(self) -> None:
+        self.demo.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,400")
     parser.add_argument("--max-side", type=int, default=256)
+    parser.add_argument("--no-button", action="store_true", help="skip the studio app's Render button (served here)")
     args = parser.parse_args()
     handler = logging.StreamHandler(sys.stdout)  # our own: the CLI reconfigures the root logger when it runs
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -77,6 +120,7 @@ def main() -> int:
     sizes = [int(n) for n in args.sizes.split(",")]
     rows: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        studio = None if args.no_button else Studio(Path(tmp) / "workspace", args.max_side)
         for n in sizes:
             row = rows[n] = {}
             for kind in ("cli", "studio"):
@@ -88,11 +132,16 @@ def main() -> int:
                     row["unchanged"] = timed(lambda: cli_render(root, args.max_side))
                 else:
                     row["studio"] = timed(lambda: studio_render(root, args.max_side))
+            if studio is not None:
+                row["button"] = studio.render(n)
             log.info("%4d panels: engine %6.2f s | cli %6.2f s (%.2fx engine) | studio %6.2f s (%.2fx cli) | "
-                     "unchanged %5.2f s", n, row["engine"], row["cli"], row["cli"] / row["engine"], row["studio"],
-                     row["studio"] / row["cli"], row["unchanged"])
+                     "button %6.2f s (%.2fx cli) | unchanged %5.2f s", n, row["engine"], row["cli"],
+                     row["cli"] / row["engine"], row["studio"], row["studio"] / row["cli"], row.get("button", 0),
+                     row.get("button", 0) / row["cli"], row["unchanged"])
+    if studio is not None:
+        studio.close()
     if 100 in rows and 400 in rows:
-        for kind in ("engine", "cli", "studio"):
+        for kind in ("engine", "cli", "studio") + (("button",) if studio is not None else ()):
             log.info("growth 400/100, %-6s: %.2fx (linear: 4.0x, target <= 4.5x)", kind, rows[400][kind] / rows[100][kind])
     return 0
 
