@@ -97,8 +97,10 @@ def scores_entry(panel_id: str, take: Take) -> dict[str, Any]:
 
 
 def _take_data(take: Take) -> dict[str, Any]:
-    data = {k: v for k, v in dataclasses.asdict(take).items() if v is not None and k != "scores"}
+    data = {k: v for k, v in dataclasses.asdict(take).items() if v is not None and k not in ("scores", "faces")}
     data["scores"] = {name: value for name, value in take.scores}
+    if take.faces:
+        data["faces"] = {cid: list(box) for cid, box in take.faces}
     return data
 
 
@@ -123,7 +125,7 @@ def apply(project: Project, items: list[dict[str, Any]], source: str) -> Project
             keep = bool(entry.get("keep_seed")) and panel.seed is not None
             panel = add_take(panel if keep else dataclasses.replace(panel, seed=take.seed), take)
         else:
-            takes = tuple(dataclasses.replace(t, scores=take.scores, scored=take.scored)
+            takes = tuple(dataclasses.replace(t, scores=take.scores, scored=take.scored, faces=take.faces)
                           if t.file == take.file and t.inputs == take.inputs else t for t in panel.takes)
             panel = dataclasses.replace(panel, takes=takes)
         panels[panel.id] = panel

@@ -72,6 +72,11 @@ class Measurement:
     clip_i: tuple[float, ...]  # per character
     clip_t: float
     faces: int  # faces found in the image
+    boxes: tuple[tuple[float, float, float, float] | None, ...] = ()  # per character: its face, fractions of the image
+
+    def face_boxes(self, character_ids: Sequence[str]) -> tuple[tuple[str, tuple[float, float, float, float]], ...]:
+        """The entries for Take.faces: each character's matched face (x, y, w, h as fractions of the image)."""
+        return tuple((cid, box) for cid, box in zip(character_ids, self.boxes) if box is not None)
 
     def scores(self, character_ids: Sequence[str]) -> tuple[tuple[str, float], ...]:
         """The entries for Take.scores (without the digest)."""
@@ -142,19 +147,21 @@ class Scorer:
         faces = self.encoder.detect_faces(image)[:MAX_FACES] if characters else []
         face_sim: list[float] = []
         clip_i: list[float] = []
+        boxes: list[tuple[float, float, float, float] | None] = [None] * len(characters)
         if characters:
             identities = np.stack([self.reference_identity(c) for c in characters])
             if faces:
                 similarity = identities @ np.stack([f.embedding for f in faces]).T
                 matched = match_faces(similarity.tolist())
                 face_sim = [float(similarity[r, c]) if c is not None else 0.0 for r, c in enumerate(matched)]
+                boxes = [_relative_box(faces[c].box, image.size) if c is not None else None for c in matched]
             else:
                 face_sim = [0.0] * len(characters)
         image_embedding = self.encoder.image_embeddings([image])[0]
         for character in characters:
             clip_i.append(float(np.dot(image_embedding, self._crop_embedding(character))))
         clip_t = 100.0 * float(np.dot(image_embedding, self._text_embedding(prompt)))
-        return Measurement(tuple(face_sim), tuple(clip_i), clip_t, len(faces))
+        return Measurement(tuple(face_sim), tuple(clip_i), clip_t, len(faces), tuple(boxes))
 
     def reference_identity(self, character: CharacterRef) -> Any:
         """The ArcFace identity of the largest face in the character's reference photo (EngineError if none)."""
@@ -200,16 +207,26 @@ class Scorer:
                               "--engine storymaker to get takes that can be measured.")
         root = Path(root)
         digest = self.take_digest(root, project, panel, take)
-        if not force and take.scored == digest and metric_scores(take):
-            return take
+        found = dict(take.scores).get(FACES, 0.0) > 0
+        if not force and take.scored == digest and metric_scores(take) and (take.faces or not found):
+            return take  # (takes scored before faces were kept are measured once more, for their face boxes)
         image = _open_image(resolve_inside(root, take.file), f"panel {panel.id!r}: the take {take.file}")
         characters = character_refs(root, project, panel)
         measurement = self.measure(image, characters, panel_prompt(project, panel))
-        return dataclasses.replace(take, scores=measurement.scores([c.id for c in characters]), scored=digest)
+        ids = [c.id for c in characters]
+        return dataclasses.replace(take, scores=measurement.scores(ids), scored=digest, faces=measurement.face_boxes(ids))
 
     def __call__(self, root: Path, project: Project, panel: Panel, take: Take) -> Take:
         """The render hook (storyboard.render): score a take just rendered."""
         return self.score_take(root, project, panel, take)
+
+
+def _relative_box(box: Sequence[float], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """A face box (x0, y0, x1, y1 in pixels) as (x, y, w, h) fractions of the image, clipped to it."""
+    w, h = size
+    x0, y0 = min(max(box[0] / w, 0.0), 1.0), min(max(box[1] / h, 0.0), 1.0)
+    x1, y1 = min(max(box[2] / w, 0.0), 1.0), min(max(box[3] / h, 0.0), 1.0)
+    return x0, y0, max(x1 - x0, 1e-4), max(y1 - y0, 1e-4)
 
 
 @dataclass(frozen=True)

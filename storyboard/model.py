@@ -7,6 +7,7 @@ Objects refer to each other by id (a panel names cast ids), are updated with
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -34,6 +35,14 @@ BALLOON_KINDS: dict[str, str] = {
 }
 
 READING_ORDERS = ("ltr", "rtl")
+
+# Lettering placed by hand: fractions of the panel's width and height (0-1), so a position survives a new take
+# and a layout change. (low, high, what) per kind of pair; a tail tip may point a little outside its panel.
+LETTERING_RANGES: dict[str, tuple[float, float, str]] = {
+    "at": (0.0, 1.0, "the centre, as fractions of the panel's width and height"),
+    "size": (0.03, 1.0, "width and height, as fractions of the panel's"),
+    "tail": (-0.5, 1.5, "the tail's tip, as fractions of the panel's width and height"),
+}
 
 # A cast palette that stays distinct on white and in print; new characters take the next free one.
 CAST_COLORS = ("#e4572e", "#2e86ab", "#76b041", "#a23b72", "#f1c40f", "#5d4e8c", "#17bebb", "#ff8c42")
@@ -63,6 +72,13 @@ class Balloon:
     text: str
     speaker: str | None = None
     kind: str = "speech"
+    at: tuple[float, float] | None = None  # centre, panel fractions; None: placed automatically
+    size: tuple[float, float] | None = None  # width, height, panel fractions; None: sized to fit its text
+    tail: tuple[float, float] | None = None  # the tail's tip, panel fractions; None: aimed at the speaker
+
+    @property
+    def placed_by_hand(self) -> bool:
+        return self.at is not None or self.size is not None or self.tail is not None
 
 
 @dataclass(frozen=True)
@@ -75,9 +91,14 @@ class Take:
     inputs: str | None = None  # digest of the render inputs; None for images added by hand
     scores: tuple[tuple[str, float], ...] = ()  # consistency metrics, e.g. (("face_sim", 0.71), ...)
     scored: str | None = None  # digest of what the scores were measured on; a mismatch means measure again
+    # faces found in the image, per cast id: (x, y, w, h) as fractions of the image (lettering keeps off them)
+    faces: tuple[tuple[str, tuple[float, float, float, float]], ...] = ()
 
     def score(self, name: str) -> float | None:
         return dict(self.scores).get(name)
+
+    def face(self, character_id: str) -> tuple[float, float, float, float] | None:
+        return dict(self.faces).get(character_id)
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,8 @@ class Panel:
     pose: str | None = None
     shot: str = DEFAULT_SHOT
     caption: str = ""
+    caption_at: tuple[float, float] | None = None  # the caption box's centre, panel fractions; None: automatic
+    caption_size: tuple[float, float] | None = None  # its width and height, panel fractions; None: fits the text
     balloons: tuple[Balloon, ...] = ()
     notes: str = ""
     duration: float | None = None
@@ -143,6 +166,19 @@ class Project:
         """Return a copy with the panel of the same id replaced."""
         panels = tuple(panel if p.id == panel.id else p for p in self.panels)
         return dataclasses.replace(self, panels=panels)
+
+
+def lettering_problem(kind: str, value: object) -> str | None:
+    """Why `value` cannot be a hand-placed lettering pair of `kind` (at, size, tail); None when it can."""
+    low, high, what = LETTERING_RANGES[kind]
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return f"must be two numbers from {low:g} to {high:g} ({what}), got {value!r}"
+    for number in value:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            return f"must be two finite numbers from {low:g} to {high:g} ({what}), got {list(value)!r}"
+        if not low <= number <= high:
+            return f"must lie from {low:g} to {high:g} ({what}), got {list(value)!r}"
+    return None
 
 
 def add_take(panel: Panel, take: Take) -> Panel:

@@ -471,7 +471,8 @@ def record_scores(root: Path, panel_id: str, scored: Iterable[Take]) -> dict[str
         for take in scored:
             if take.file in current and current[take.file].inputs == take.inputs:
                 _journal(root, journal.scores_entry(panel_id, take))
-                recorded[take.file] = dataclasses.replace(current[take.file], scores=take.scores, scored=take.scored)
+                recorded[take.file] = dataclasses.replace(current[take.file], scores=take.scores, scored=take.scored,
+                                                          faces=take.faces)
         return recorded
 
 

@@ -31,6 +31,7 @@ from storyboard.model import (
     Panel,
     Project,
     Take,
+    lettering_problem,
 )
 from storyboard.paths import check_relative
 from storyboard.presets import StylePreset, with_overrides
@@ -38,6 +39,7 @@ from storyboard.presets import StylePreset, with_overrides
 # libyaml's safe loader and dumper when PyYAML was built with it: the same safe subset, many times faster
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 MAX_SEED = 2**32 - 1
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TEXT, INT, NUMBER, BOOL, LIST, MAP = "text", "integer", "number", "true/false", "list", "mapping"
@@ -85,6 +87,10 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("pose", TEXT, help="optional OpenPose JSON file"),
         Key("shot", TEXT, help="shot type: " + ", ".join(SHOT_TYPES)),
         Key("caption", TEXT, help="caption box text"),
+        Key("caption_at", LIST, help="[x, y]: the caption box's centre placed by hand, as fractions of the panel's "
+            "width and height (0 to 1); left out, it is placed automatically"),
+        Key("caption_size", LIST, help="[w, h]: the caption box's size as fractions of the panel's (0.03 to 1); "
+            "left out, it fits its text"),
         Key("balloons", LIST, help="speech, thought, shout or whisper balloons"),
         Key("notes", TEXT, help="action and camera notes for the storyboard sheet"),
         Key("duration", NUMBER, help="seconds on screen, for storyboards"),
@@ -97,6 +103,12 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("text", TEXT, True, "what is said"),
         Key("speaker", TEXT, help="cast id of the speaker, or empty for off-panel"),
         Key("kind", TEXT, help="speech, thought, shout or whisper"),
+        Key("at", LIST, help="[x, y]: the balloon's centre placed by hand, as fractions of the panel's width and "
+            "height (0 to 1); left out, it is placed automatically"),
+        Key("size", LIST, help="[w, h]: the balloon's size as fractions of the panel's (0.03 to 1); left out, it "
+            "fits its text"),
+        Key("tail", LIST, help="[x, y]: where the tail points, as fractions of the panel (-0.5 to 1.5, so a little "
+            "outside it); left out, it points at the speaker"),
     ),
     "take": (
         Key("file", TEXT, True, "the image, relative to the project folder"),
@@ -105,6 +117,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("inputs", TEXT, help="digest of what it was rendered from"),
         Key("scores", MAP, help="consistency scores (face_sim, clip_i, clip_t ...), filled in by the app"),
         Key("scored", TEXT, help="digest of what the scores were measured on, filled in by the app"),
+        Key("faces", MAP, help="faces found in the image per cast id, [x, y, w, h] as fractions of the image; "
+            "filled in by the app (lettering keeps off them)"),
     ),
 }
 
@@ -276,6 +290,8 @@ class _Reader:
             pose=self.relpath(f["pose"], path + ("pose",), f"{what} pose") if "pose" in f else None,
             shot=shot,
             caption=f.get("caption", ""),
+            caption_at=self.pair(f, "caption_at", "at", path, f"{what} caption_at"),
+            caption_size=self.pair(f, "caption_size", "size", path, f"{what} caption_size"),
             balloons=balloons,
             notes=f.get("notes", ""),
             duration=float(duration) if duration is not None else None,
@@ -290,7 +306,34 @@ class _Reader:
         kind = f.get("kind", "speech")
         if kind not in BALLOON_KINDS:
             raise self.fail(path + ("kind",), f"{what} kind {kind!r} must be one of: {', '.join(BALLOON_KINDS)}.")
-        return Balloon(text=f["text"], speaker=f.get("speaker"), kind=kind)
+        return Balloon(text=f["text"], speaker=f.get("speaker"), kind=kind, at=self.pair(f, "at", "at", path, f"{what} at"),
+                       size=self.pair(f, "size", "size", path, f"{what} size"),
+                       tail=self.pair(f, "tail", "tail", path, f"{what} tail"))
+
+    def pair(self, f: dict[str, Any], key: str, kind: str, path: tuple, what: str) -> tuple[float, float] | None:
+        """A hand-placed lettering pair (model.LETTERING_RANGES), or None when the key is left out."""
+        value = f.get(key)
+        if value is None:
+            return None
+        problem = lettering_problem(kind, value)
+        if problem:
+            raise self.fail(path + (key,), f"{what} {problem}. Fix the numbers, or remove the line to place it "
+                                           "automatically.")
+        return float(value[0]), float(value[1])
+
+    def faces(self, data: dict[str, Any], path: tuple, what: str) -> tuple[tuple[str, tuple[float, float, float, float]], ...]:
+        out = []
+        for cid, box in data.items():
+            if not isinstance(cid, str) or not ID_PATTERN.match(cid):
+                raise self.fail(path + (cid,), f"{what} faces: {cid!r} is not a cast id.")
+            ok = isinstance(box, list) and len(box) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1 for v in box)
+            if not ok or box[2] <= 0 or box[3] <= 0:
+                raise self.fail(path + (cid,), f"{what} face of {cid!r} must be [x, y, w, h] as fractions of the image "
+                                               f"(0 to 1, w and h above 0), got {box!r}. Remove the line; scoring the "
+                                               "take finds it again.")
+            out.append((cid, (float(box[0]), float(box[1]), float(box[2]), float(box[3]))))
+        return tuple(out)
 
     def take(self, data: Any, path: tuple, what: str) -> Take:
         if isinstance(data, str):  # a plain path: an image added by hand, inputs unknown
@@ -308,6 +351,7 @@ class _Reader:
             inputs=f.get("inputs"),
             scores=tuple((name, float(value)) for name, value in scores.items()),
             scored=f.get("scored"),
+            faces=self.faces(f.get("faces", {}), path + ("faces",), what),
         )
 
     def cross_check(self, project: Project) -> None:
@@ -406,11 +450,16 @@ def to_data(project: Project) -> dict[str, Any]:
         return out
 
     def take(t: Take) -> Any:
-        if t.seed is None and t.engine is None and t.inputs is None and not t.scores and t.scored is None:
+        if t.seed is None and t.engine is None and t.inputs is None and not t.scores and t.scored is None and not t.faces:
             return t.file
-        out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(t).items() if v is not None and k != "scores"}
-        if t.scores:
-            out["scores"] = {name: round(value, 4) for name, value in t.scores}
+        return take_data(t)
+
+    def balloon(b: Balloon) -> dict[str, Any]:
+        out: dict[str, Any] = {"speaker": b.speaker} if b.speaker else {}
+        out.update(kind=b.kind, text=b.text)
+        for key, value in (("at", b.at), ("size", b.size), ("tail", b.tail)):
+            if value is not None:
+                out[key] = _pair(value)
         return out
 
     def panel(p: Panel) -> dict[str, Any]:
@@ -419,10 +468,10 @@ def to_data(project: Project) -> dict[str, Any]:
             out["pose"] = p.pose
         out["shot"] = p.shot
         out["caption"] = p.caption
-        out["balloons"] = [
-            {"speaker": b.speaker, "kind": b.kind, "text": b.text} if b.speaker else {"kind": b.kind, "text": b.text}
-            for b in p.balloons
-        ]
+        for key, value in (("caption_at", p.caption_at), ("caption_size", p.caption_size)):
+            if value is not None:
+                out[key] = _pair(value)
+        out["balloons"] = [balloon(b) for b in p.balloons]
         out["notes"] = p.notes
         if p.duration is not None:
             out["duration"] = p.duration
@@ -444,6 +493,20 @@ def to_data(project: Project) -> dict[str, Any]:
     data["cast"] = [character(c) for c in project.cast]
     data["panels"] = [panel(p) for p in project.panels]
     return data
+
+
+def _pair(value: tuple[float, float]) -> list[float]:
+    return [round(value[0], 4), round(value[1], 4)]
+
+
+def take_data(t: Take) -> dict[str, Any]:
+    """A take's plain data as a mapping (story.yaml and the journal of takes)."""
+    out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(t).items() if v is not None and k not in ("scores", "faces")}
+    if t.scores:
+        out["scores"] = {name: round(value, 4) for name, value in t.scores}
+    if t.faces:
+        out["faces"] = {cid: [round(v, 4) for v in box] for cid, box in t.faces}
+    return out
 
 
 def read_take(data: Any, what: str) -> Take:

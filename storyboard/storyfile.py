@@ -243,9 +243,21 @@ def dump_story(project: Project) -> str:
     return dump_data(to_data(project))
 
 
+class StoryDumper(SafeDumper):  # type: ignore[misc, valid-type]
+    """The safe dumper, writing short lists of numbers (lettering positions, face boxes) on one line: [0.3, 0.25]."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    numbers = 0 < len(data) <= 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True if numbers else None)
+
+
+StoryDumper.add_representer(list, _represent_list)
+
+
 def dump_data(data: dict[str, Any]) -> str:
     """story.yaml text for a story's plain data (see to_data)."""
-    return yaml.dump(data, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return yaml.dump(data, Dumper=StoryDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
 
 
 def save_project(root: Path | str, project: Project, history: str | None = None) -> None:

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from conftest import POSE_P2
-from storyboard import lettering
+from storyboard import lettering, typesetting
 from storyboard.layout import Rect
 from storyboard.lettering import LetteringError, letter_panel, pick_font, speaker_heads, wrap
 from storyboard.model import Balloon, Panel
@@ -157,7 +157,7 @@ def test_accented_latin_uses_the_lettering_font_and_falls_back_for_the_rest() ->
 
 
 def test_glyphs_no_font_has_fail_with_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lettering, "SYSTEM_FONTS", ())
+    monkeypatch.setattr(typesetting, "SYSTEM_FONTS", ())
     chain = lettering.font_chain()
     text = "おはよう!"
     if any(f.covers("おはよう") for f in chain):

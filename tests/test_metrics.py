@@ -473,3 +473,24 @@ def test_export_appendix_lists_scores_and_flags_as_text(scored_project: Path) ->
     assert "CLIP-T < 15" in text
     assert "Consistency appendix" not in " ".join(subprocess.run([PDFTOTEXT, "-raw", str(plain), "-"], capture_output=True,
                                                                  text=True, check=True).stdout.split())
+
+
+def test_the_faces_found_are_kept_with_the_take_for_lettering(scorer, photos, scored_project: Path) -> None:
+    """Issue 12 item 3: balloons keep off the faces a StoryMaker take has; scoring finds them, story.yaml keeps them."""
+    mia, leo = ref(photos, "mia"), ref(photos, "leo")
+    result = scorer.measure(side_by_side(photos["leo"], photos["mia"]), (mia, leo), "two people talking")
+    boxes = dict(result.face_boxes(["mia", "leo"]))
+    assert boxes["mia"][0] >= 0.5 and boxes["leo"][0] + boxes["leo"][2] <= 0.5 + 1e-6, "Mia stands right, Leo left"
+    assert all(0 <= v <= 1 for box in boxes.values() for v in box)
+    score_project(scored_project, load_project(scored_project), scorer)
+    take = load_project(scored_project).panel("p2").takes[0]
+    assert dict(take.faces).keys() == boxes.keys()
+    for cid, box in take.faces:
+        assert box == pytest.approx(boxes[cid], abs=1e-3)
+    from storyboard.store import compact
+
+    compact(scored_project)  # the journal of takes and scores, folded into story.yaml
+    import re
+
+    assert re.search(r"faces:\s+mia: \[0\.\d+, 0\.\d+, 0\.\d+, 0\.\d+\]", (scored_project / "story.yaml").read_text())
+    assert dict(load_project(scored_project).panel("p2").takes[0].faces).keys() == {"mia", "leo"}

@@ -95,13 +95,31 @@ def default_person(cx: float, top: float, height: float, gesture: int, facing: i
 
 def default_staging(request: RenderRequest, rng: random.Random) -> Pose:
     """People placed for the shot type when the panel has no pose: one centred, two facing each other."""
-    w, h = request.width, request.height
-    n = len(request.characters)
+    return stage_people(request.width, request.height, len(request.characters), request.shot, rng)
+
+
+class Unjittered:
+    """Stands in for the random stream of `stage_people`: no jitter, first gesture (where figures stand on average)."""
+
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return (low + high) / 2
+
+    @staticmethod
+    def randrange(stop: int) -> int:
+        return 0
+
+
+STAGING_JITTER = 0.02  # how far (a share of the width) a default-staged figure may stand from its place
+
+
+def stage_people(w: int, h: int, n: int, shot: str, rng: random.Random | Unjittered) -> Pose:
+    """`n` people placed for the shot type on a `w` x `h` canvas (see default_staging)."""
     if n == 0:
         return Pose(w, h, ())
-    fig_frac, top_frac = FRAMING.get(request.shot, FRAMING["medium"])
+    fig_frac, top_frac = FRAMING.get(shot, FRAMING["medium"])
     fig_h = fig_frac * h
-    if request.shot == "over-the-shoulder" and n >= 2:
+    if shot == "over-the-shoulder" and n >= 2:
         # the first character, back to camera, fills the left foreground; the second faces us, past them
         back = default_person(0.17 * w, 0.5 * h, 2.6 * h, 0)
         back = Person(tuple(None if name in ("nose", "right_eye", "left_eye") else p for name, p in zip(KEYPOINTS, back.points)))
@@ -119,9 +137,50 @@ def default_staging(request: RenderRequest, rng: random.Random) -> Pose:
         facings = [1, -1] + [0] * (n - 2)
     people = []
     for i, (x, facing) in enumerate(zip(xs, facings)):
-        jitter = rng.uniform(-0.02, 0.02) * w
+        jitter = rng.uniform(-STAGING_JITTER, STAGING_JITTER) * w
         people.append(default_person(x * w + jitter, top_frac * h, fig_h, rng.randrange(len(GESTURES)), facing))
     return Pose(w, h, tuple(people))
+
+
+def line_px(person: Person, width: int, height: int, line_weight: float = 1.0) -> int:
+    """The stroke width of a figure's limbs, in pixels."""
+    tall = max(person.height(), 1.0)
+    px = max(3, round(min(tall * 0.03, min(width, height) * 0.022)))
+    return max(2, round(px * line_weight))
+
+
+def head_circle(person: Person, line: float) -> tuple[float, float, float] | None:
+    """Where a figure's head is drawn: centre x, y and radius in pixels (None without a head or neck)."""
+    head = person.head()
+    if head is None:
+        return None
+    neck = person.point("neck")
+    radius = abs(head[1] - neck[1]) * 0.85 if neck is not None else max(person.height(), 1.0) * 0.07
+    radius = max(radius, line * 2.0)
+    cx = head[0]
+    ears = [p for p in (person.point("right_ear"), person.point("left_ear")) if p is not None]
+    if len(ears) == 2:
+        cx = (ears[0][0] + ears[1][0]) / 2
+    return cx, head[1] - radius * 0.15, radius
+
+
+NameTag = tuple[tuple[float, float, float, float], tuple[float, float], ImageFont.FreeTypeFont | ImageFont.ImageFont, float]
+
+
+def name_tag(person: Person, name: str, width: int, height: int) -> NameTag | None:
+    """Where a figure's name tag is drawn: its box (x0, y0, x1, y1), the text's bbox offset, the font and padding."""
+    head = person.head() or person.point("neck")
+    if head is None or person.bbox() is None:
+        return None
+    size = max(12, round(min(width, height) * 0.035))
+    f = font(size, bold=True)
+    left, top, right, bottom = f.getbbox(name)
+    tw, th = right - left, bottom - top
+    pad = size * 0.35
+    radius = max(person.height() * 0.09, size)
+    x = min(max(head[0] - tw / 2 - pad, 4), width - tw - 2 * pad - 4)
+    y = min(max(head[1] - radius * 1.3 - th - 2 * pad, 4), height - th - 2 * pad - 4)
+    return (x, y, x + tw + 2 * pad, y + th + 2 * pad), (left, top), f, pad
 
 
 class DraftEngine:
@@ -238,8 +297,7 @@ class DraftEngine:
         rgb = figure_rgb(color, look)
         mono = look.palette == "mono"
         height = max(person.height(), 1.0)
-        width = max(3, round(min(height * 0.03, min(request.width, request.height) * 0.022)))
-        width = max(2, round(width * look.line_weight))
+        width = line_px(person, request.width, request.height, look.line_weight)
         limbs = [(person.points[a], person.points[b]) for a, b in LIMBS[:12]]  # the head is drawn as a circle below
         limbs = [(pa, pb) for pa, pb in limbs if pa is not None and pb is not None]
         edge = max(2, round(width * 0.45)) if look.outline else 0
@@ -258,17 +316,11 @@ class DraftEngine:
             if p is not None and i != 0 and look.strokes == 1:
                 r = width * 0.7
                 draw.ellipse([p[0] - r, p[1] - r, p[0] + r, p[1] + r], fill=_tint(rgb, 0.1))
-        head = person.head()
         neck = person.point("neck")
-        if head is None:
+        circle = head_circle(person, width)
+        if circle is None:
             return
-        radius = abs(head[1] - neck[1]) * 0.85 if neck is not None else height * 0.07
-        radius = max(radius, width * 2.0)
-        cx = head[0]
-        ears = [p for p in (person.point("right_ear"), person.point("left_ear")) if p is not None]
-        if len(ears) == 2:
-            cx = (ears[0][0] + ears[1][0]) / 2
-        cy = head[1] - radius * 0.15
+        cx, cy, radius = circle
         if neck is not None:
             draw.line([neck, (cx, cy + radius * 0.9)], fill=rgb, width=width)
         seen_from_behind = all(person.point(n) is None for n in ("nose", "right_eye", "left_eye"))
@@ -298,19 +350,11 @@ class DraftEngine:
 
     def _name_tag(self, draw: ImageDraw.ImageDraw, person: Person, name: str, rgb: tuple[int, int, int],
                   request: RenderRequest) -> None:
-        head = person.head() or person.point("neck")
-        box = person.bbox()
-        if head is None or box is None:
+        tag = name_tag(person, name, request.width, request.height)
+        if tag is None:
             return
-        size = max(12, round(min(request.width, request.height) * 0.035))
-        f = font(size, bold=True)
-        left, top, right, bottom = draw.textbbox((0, 0), name, font=f)
-        tw, th = right - left, bottom - top
-        pad = size * 0.35
-        radius = max(person.height() * 0.09, size)
-        x = min(max(head[0] - tw / 2 - pad, 4), request.width - tw - 2 * pad - 4)
-        y = min(max(head[1] - radius * 1.3 - th - 2 * pad, 4), request.height - th - 2 * pad - 4)
-        draw.rounded_rectangle([x, y, x + tw + 2 * pad, y + th + 2 * pad], radius=pad, fill=rgb, outline=INK, width=1)
+        (x, y, x1, y1), (left, top), f, pad = tag
+        draw.rounded_rectangle([x, y, x1, y1], radius=pad, fill=rgb, outline=INK, width=1)
         draw.text((x + pad - left, y + pad - top), name, font=f, fill=(255, 255, 255))
 
     def _foreground_shoulder(self, draw: ImageDraw.ImageDraw, request: RenderRequest, look: DraftLook) -> None:

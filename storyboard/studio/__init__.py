@@ -62,6 +62,9 @@ from storyboard.studio.lettering import (
     add_balloon,
     update_balloon,
     remove_balloon,
+    LETTERING_TARGETS,
+    set_lettering,
+    apply_lettering_edit,
 )
 from storyboard.studio.style import (
     set_style,
@@ -134,6 +137,9 @@ __all__ = [
     "add_balloon",
     "update_balloon",
     "remove_balloon",
+    "LETTERING_TARGETS",
+    "set_lettering",
+    "apply_lettering_edit",
     "set_style",
     "STYLE_OVERRIDE_KEYS",
     "style_overrides",
