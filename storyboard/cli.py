@@ -97,6 +97,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if unknown := [pid for pid in panel_ids or () if pid not in known]:
         raise StoryboardError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: "
                               f"{', '.join(known) or 'none'}.")
+    if args.cluster or args.workers is not None:  # Ray workers hold the engines; this process records the takes
+        from storyboard.cluster import run_render_command
+
+        return run_render_command(args, root, project, panel_ids, options)
     if not args.variations and not args.force:
         # what is stale is known from the files and the engine's name and version: load no model for nothing
         stale = stale_panels(root, project, holder.current(), options)
@@ -332,6 +336,12 @@ def _args_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-best", nargs="?", const="face_sim", choices=score_names, metavar="SCORE",
                    help=f"with --variations: select the take with the highest SCORE ({', '.join(score_names)}; "
                         "default face_sim, identity)")
+    p.add_argument("--cluster", metavar="ray[:ADDRESS]",
+                   help="render on a Ray cluster, each worker holding one engine: 'ray' starts a local one for this run, "
+                        "'ray:ADDRESS' joins a running one (ray:auto, ray:HOST:6379, ray:ray://HOST:10001); needs "
+                        "pip install -e \".[cluster]\"")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --cluster: how many workers (default: one per GPU for StoryMaker, one per CPU for draft)")
     _args_thresholds(p)
 
 

@@ -258,14 +258,7 @@ class StoryMakerEngine:
         `cached` holds encoding cache files (`<key>.safetensors` bytes) kept from earlier runs; they are used
         instead of encoding again. The new files are for the caller to keep (storyboard.cluster: the driver alone
         writes into the project)."""
-        seen: set[tuple] = set()
-        wanted: list[tuple[CharacterRef, bool]] = []
-        for request in requests:
-            face_only = StoryMakerSettings.from_request(request).face_only
-            for character in request.characters:
-                if character.reference is not None and (character, face_only) not in seen:
-                    seen.add((character, face_only))
-                    wanted.append((character, face_only))
+        wanted = self._cast_members(requests)
         kept = self.encoder.cache_dir
         with tempfile.TemporaryDirectory(prefix="storyboard-encodings-") as tmp:
             folder = Path(tmp)
@@ -278,6 +271,18 @@ class StoryMakerEngine:
                 self.encoder.cache_dir = kept
             new = {p.stem: p.read_bytes() for p in folder.glob("*.safetensors") if p.stem not in (cached or {})}
         return encodings, new
+
+    def cast_keys(self, requests: Sequence[RenderRequest]) -> list[str]:
+        """The encoding cache key of every character the requests draw (each once); reads their files."""
+        return [self.encoder.key(c, face_only) for c, face_only in self._cast_members(requests)]
+
+    def _cast_members(self, requests: Sequence[RenderRequest]) -> list[tuple[CharacterRef, bool]]:
+        """(character, face_only) for every character with a photo in the requests, each once, in order."""
+        wanted: list[tuple[CharacterRef, bool]] = []
+        for request in requests:
+            face_only = StoryMakerSettings.from_request(request).face_only
+            wanted += [(c, face_only) for c in request.characters if c.reference is not None and (c, face_only) not in wanted]
+        return wanted
 
     def use_encodings(self, encodings: Mapping[str, CharacterEncoding]) -> None:
         """Use character encodings made elsewhere (another worker of a cluster) instead of encoding again."""
