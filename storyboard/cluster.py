@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import threading
@@ -148,6 +149,10 @@ class Worker:
         """What this worker did that the driver may check: real cast encodings made."""
         encoder = getattr(self.engine, "encoder", None)
         return {"encoded": int(getattr(encoder, "calls", 0))}
+
+    def close(self) -> None:
+        """Remove this worker's copies of the cast files (before the driver ends it)."""
+        shutil.rmtree(self._folder, ignore_errors=True)
 
     def _engine(self) -> Engine:
         if self.engine is None:
@@ -277,6 +282,9 @@ class WorkerPool:
         return self.idle[0]
 
     def close(self) -> None:
+        """End every worker (their temporary files removed first, when they answer within a few seconds)."""
+        if self.actors:
+            self.ray.wait([actor.close.remote() for actor in self.actors], num_returns=len(self.actors), timeout=3.0)
         for actor in self.actors:
             try:
                 self.ray.kill(actor)
