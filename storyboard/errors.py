@@ -40,3 +40,7 @@ class EngineUnavailable(EngineError):
 
 class RenderCancelled(StoryboardError):
     """A render was cancelled by the user; nothing was written for the panel in flight."""
+
+
+class ExportError(StoryboardError):
+    """An export cannot be done as asked (bad option, unwritable output, unreadable take)."""

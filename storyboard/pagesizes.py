@@ -20,6 +20,15 @@ PAGE_SIZES: dict[str, tuple[float, float, str]] = {
     "b6": (354.0, 499.0, "ISO B6, 125 x 176 mm"),
     "tankobon": (363.0, 516.0, "manga tankobon, JIS B6, 128 x 182 mm"),
 }
+# What printers ask of each size (issue 14): the bleed beyond the trim for art that runs off the page, and the
+# safe margin inside the trim that keeps lettering clear of the cut (the live area is the trim less this).
+# US sizes: 1/8 in bleed and 1/4 in safe margin (the US comic's live area is then 6.125 x 9.75 in); ISO and
+# JIS sizes (manga among them): 3 mm and 5 mm. A WxHmm size gets the ISO figures.
+PRINT_MARGINS_MM: dict[str, tuple[float, float]] = {
+    "letter": (3.175, 6.35),
+    "comic": (3.175, 6.35),
+}
+ISO_PRINT_MARGINS_MM = (3.0, 5.0)
 CUSTOM_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*(\d+(?:\.\d+)?)\s*mm\s*$", re.IGNORECASE)
 MIN_SIDE_MM, MAX_SIDE_MM = 50.0, 1200.0
 
@@ -55,3 +64,8 @@ def parse_page_size(text: str) -> PageSize:
                 f"Page size {text!r}: each side must be between {MIN_SIDE_MM:g} and {MAX_SIDE_MM:g} mm, got {side:g} mm."
             )
     return PageSize(f"{width_mm:g}x{height_mm:g}mm", width_mm * PT_PER_MM, height_mm * PT_PER_MM)
+
+
+def print_margins_mm(size: PageSize) -> tuple[float, float]:
+    """(bleed, safe margin) in mm that printers ask for `size`; see PRINT_MARGINS_MM."""
+    return PRINT_MARGINS_MM.get(size.name, ISO_PRINT_MARGINS_MM)
