@@ -110,6 +110,18 @@ def write_project(root: Path, story: str = STORY) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _root_logger_kept():
+    """The CLI's main() points the root logger at the streams of the test that ran it (pytest's captures, closed
+    after that test); put the handlers back so a later test's log lines do not hit a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     return write_project(tmp_path / "proj")

@@ -15,7 +15,6 @@ file of the project are as they were. `run_case` checks all of it; test files pa
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,16 +54,7 @@ def cli(*argv: str) -> Act:
 
 
 def run_case(case: Case, tmp_path: Path, capsys: Any) -> str:
-    """Run one row and check everything it states; returns the message."""
-    logger = logging.getLogger()
-    handlers, level = logger.handlers[:], logger.level
-    try:
-        return _run_case(case, tmp_path, capsys)
-    finally:  # the CLI points the root logger at this row's captured streams; later rows must not log into them
-        logger.handlers[:], logger.level = handlers, level
-
-
-def _run_case(case: Case, tmp_path: Path, capsys: Any) -> str:
+    """Run one row and check everything it states; returns the message (conftest puts the root logger back)."""
     root = write_project(tmp_path / "proj")
     made = case.setup(root)
     before = snapshot(root)
