@@ -37,7 +37,7 @@ from storyboard.art import (  # noqa: F401 (re-exported for callers of storyboar
     take_advice,
     take_file,
 )
-from storyboard.errors import ExportError
+from storyboard.errors import ExportError, StoryboardError
 from storyboard.images import PROJECT_MAX_PIXELS, open_image
 from storyboard.layout import (
     DEFAULT_GUTTER_MM,
@@ -49,7 +49,7 @@ from storyboard.layout import (
     page_spec,
     render_sizes,
 )
-from storyboard.lettering import LetteringError, LetteringIssue, PanelLettering, letter_slot
+from storyboard.lettering import LetteringError, LetteringIssue, PanelLettering, letter_slot, pick_font
 from storyboard.model import Panel, Project
 from storyboard.pagesizes import PAGE_SIZES, PT_PER_MM, PageSize, print_margins_mm
 from storyboard.painters import (  # noqa: F401 (re-exported)
@@ -459,3 +459,72 @@ def letter_pages(root: Path, project: Project, pages: Sequence[PageLayout], size
     return {placed.panel_id: letter_slot(root, project, project.panel(placed.panel_id), placed.rect,
                                          sizes[placed.panel_id], reading)
             for page in pages for placed in page.panels}
+
+
+# ---------------------------------------------------------------- the studio's page view
+
+
+@dataclass(frozen=True)
+class PageDrawing:
+    """One comic page drawn as the PDF prints it (the studio's page view), and the lettering on it."""
+
+    image: Image.Image
+    layout: PageLayout
+    lettering: tuple[PanelLettering, ...]  # the page's panels, in reading order
+    pages: int  # comic pages in all
+    placeholders: tuple[tuple[str, str], ...] = ()  # (panel id, why) for slots drawn without their art
+
+
+class _Placeholder:
+    """Art for a slot without a usable take: a flat colour, drawn by the painters like a take."""
+
+    def __init__(self, size: tuple[int, int], colour: tuple[int, int, int]):
+        self.size = size
+        self.colour = colour
+
+    def image(self) -> Image.Image:
+        return Image.new("RGB", self.size, self.colour)
+
+
+PLACEHOLDER_GREY = (236, 236, 240)  # no take yet: export renders it first
+PLACEHOLDER_RED = (250, 218, 214)  # a take that cannot be opened
+
+
+def draw_page(root: Path | str, project: Project, number: int, dpi: int = 150, options: ExportOptions | None = None) -> PageDrawing:
+    """Comic page `number` (from 1) as the PDF prints it, drawn by the PNG painter at `dpi` from the same layout,
+    lettering and art, with the project's page settings and the export's defaults (or `options`). Writes nothing
+    and renders nothing: a slot whose take is missing is grey, one whose take cannot be opened red (logged)."""
+    root = Path(root)
+    get = (options or ExportOptions(Path("page.pdf"))).get
+    spec = page_spec(project, get("page_size"), get("reading"), get("margin_mm"), get("gutter_mm"))
+    pages = layout_pages(project.panels, get("template") or project.page.template, spec)
+    if not 1 <= number <= len(pages):
+        raise ExportError(f"{project.title!r} has {len(pages)} page(s); there is no page {number}.")
+    page = pages[number - 1]
+    art: dict[str, Any] = {}
+    missing: list[tuple[str, str]] = []
+    for placed in page.panels:
+        panel = project.panel(placed.panel_id)
+        try:
+            if needs_render(root, panel):
+                raise LookupError("no take yet")
+            art[panel.id] = TakeArt(take_file(root, panel, ExportError), ExportError)
+            art[panel.id].image()  # decoded now: a damaged file shows as such instead of failing the page
+        except LookupError:
+            art[panel.id] = _Placeholder(render_sizes([page])[panel.id], PLACEHOLDER_GREY)
+            missing.append((panel.id, "no take yet: render this panel"))
+        except StoryboardError as exc:
+            log.warning("Page view: %s", exc)
+            art[panel.id] = _Placeholder(render_sizes([page])[panel.id], PLACEHOLDER_RED)
+            missing.append((panel.id, "the take cannot be opened: render this panel again"))
+    lettering = letter_pages(root, project, [page], {pid: a.size for pid, a in art.items()}, spec.reading)
+    safe_mm = get("safe_mm") if get("safe_mm") is not None else print_margins_mm(spec.size)[1]
+    painter = PngPainter(spec.size.width_pt, spec.size.height_pt, dpi)
+    draw_comic_page(painter, page, art, lettering, get("border_pt"))
+    if get("page_numbers"):
+        draw_page_number(painter, page.number, spec.size.width_pt, spec.size.height_pt, spec.margin_pt, safe_mm * PT_PER_MM)
+    for panel_id, why in missing:
+        rect = next(p.rect for p in page.panels if p.panel_id == panel_id)
+        note = f"Panel {next(p.number for p in page.panels if p.panel_id == panel_id)}: {why}"
+        painter.text(note, pick_font(note), 7.0, rect.center[0], rect.bottom - 8.0, "center", (0.45, 0.2, 0.2))
+    return PageDrawing(painter.result(), page, tuple(lettering[p.panel_id] for p in page.panels), len(pages), tuple(missing))

@@ -1,4 +1,5 @@
-"""The Pages tab: page size, template and reading order with a live preview; export PDF, PNG pages or a sheet."""
+"""The Pages tab: page size, template and reading order; the page view (each page as it prints, lettering placed by
+hand: ui.page_view) and all pages; export PDF, PNG pages or a sheet."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from storyboard.errors import StoryboardError
 from storyboard.layout import list_templates
 from storyboard.pagesizes import PAGE_SIZES
 from storyboard.storyfile import load_project
-from ui.common import AppContext, Area, user_errors, user_errors_gen
+from ui.common import AppContext, Area, from_browser, user_errors, user_errors_gen
+from ui.page_view import build_page_view, handle_request, requested, show, view_key, view_update
 
 SIZE_CHOICES = [(f"{name.upper() if len(name) == 2 else name.title()}: {info[2]}", name) for name, info in PAGE_SIZES.items()]
 READING_CHOICES = [("Left to right", "ltr"), ("Right to left (manga)", "rtl")]
@@ -34,18 +36,50 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             status = gr.Markdown("", elem_id="export-status")
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files", height=120)
         with gr.Column(scale=3):
-            pages = gr.Gallery(label="Page preview (panels without a take are grey)", columns=2, height=620,
+            view = build_page_view("page-view")
+            pages = gr.Gallery(label="All pages (panels without a take are grey)", columns=4, height=300,
                                object_fit="contain", elem_id="page-preview", buttons=["fullscreen"])
+    shown_page: dict[str, int] = {}  # the page each open project shows, so a refresh keeps it
 
     def previews(root_value: str) -> list[Any]:
         return studio.page_previews(root_value) if root_value else []
 
+    def current_view(root_value: str, value: Any = None) -> Any:
+        """The page view's update for the page it shows; gr.skip() when `value` shows that page as it is already."""
+        if not root_value:
+            return view_update(None)
+        page = show(Path(root_value), shown_page.get(root_value, 1))
+        shown_page[root_value] = page.number if page is not None else 1
+        return gr.skip() if value is not None and view_key(value) == view_key(page) else view_update(page)
+
     def refresh(root_value: str, session_value: str, request: gr.Request | None = None) -> list[Any]:
         if not root_value:
-            return ["a4", "auto", "ltr", [], ""]
+            return ["a4", "auto", "ltr", [], "", view_update(None)]
         page = load_project(root_value).page
         size_value = page.size if page.size in PAGE_SIZES else gr.update(choices=SIZE_CHOICES + [(page.size, page.size)], value=page.size)
-        return [size_value, page.template, page.reading, previews(root_value), ""]
+        return [size_value, page.template, page.reading, previews(root_value), "", current_view(root_value)]
+
+    def redraw(root_value: str, session_value: str, value: Any, request: gr.Request) -> Any:
+        """After the pages changed (settings, export, an edit): the page view follows, unless it shows them already."""
+        try:
+            return current_view(str(ctx.project_root(root_value, session_value, request)), value)
+        except StoryboardError:
+            return gr.skip()
+
+    def lettering(root_value: str, session_value: str, value: Any, request: gr.Request) -> list[Any]:
+        """A drop or a page turn on the page view: save the edit, answer with the page drawn again."""
+        if requested(value) is None:
+            return [gr.skip(), gr.skip()]  # the value Python itself just set
+        try:
+            project_root = ctx.project_root(root_value, session_value, request)
+            page, changed = handle_request(project_root, value)
+        except StoryboardError as exc:
+            if not from_browser(request):
+                raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+            gr.Warning(str(exc), title="Cannot do that")  # and the page goes back to how it was
+            return [current_view(root_value) if root_value else gr.skip(), gr.skip()]
+        shown_page[str(project_root)] = page.number if page is not None else 1
+        return [view_update(page), previews(str(project_root)) if changed else gr.skip()]
 
     @user_errors
     def change(root_value: str, session_value: str, size_value: str, template_value: str, reading_value: str,
@@ -91,6 +125,8 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         control.input(change, [root, session, size, template, reading], [pages], api_name=False)
     api_page = gr.Button(visible=False)
     api_page.click(change, [root, session, size, template, reading], [pages], api_name="set_page")
+    view.change(lettering, [root, session, view], [view, pages], api_name="set_lettering")
+    pages.change(redraw, [root, session, view], [view], api_name=False)
     ctx.refresh_banner_after(export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages],
                                               api_name="export", concurrency_id="gpu", concurrency_limit=1))
-    return Area([size, template, reading, pages, status], refresh)
+    return Area([size, template, reading, pages, status, view], refresh)

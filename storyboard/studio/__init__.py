@@ -66,6 +66,12 @@ from storyboard.studio.lettering import (
     set_lettering,
     apply_lettering_edit,
 )
+from storyboard.studio.pageview import (
+    PAGE_VIEW_DPI,
+    PageView,
+    page_count,
+    page_view,
+)
 from storyboard.studio.style import (
     set_style,
     STYLE_OVERRIDE_KEYS,
@@ -140,6 +146,10 @@ __all__ = [
     "LETTERING_TARGETS",
     "set_lettering",
     "apply_lettering_edit",
+    "PAGE_VIEW_DPI",
+    "PageView",
+    "page_count",
+    "page_view",
     "set_style",
     "STYLE_OVERRIDE_KEYS",
     "style_overrides",

@@ -1,4 +1,4 @@
-"""Pages: size, template and reading order, page previews, and export."""
+"""Pages: size, template and reading order, page previews (storyboard.studio.pageview), and export."""
 
 from __future__ import annotations
 
@@ -9,19 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageOps
-
 from storyboard.engines import Engine, RenderContext
-from storyboard.errors import ImageError, ProjectError
-from storyboard.images import open_image
-from storyboard.layout import list_templates, project_layout
+from storyboard.layout import list_templates
 from storyboard.model import (
     READING_ORDERS,
-    PageSettings,
     Project,
 )
 from storyboard.pagesizes import parse_page_size
-from storyboard.paths import resolve_inside
 from storyboard.render import PanelEvent
 from storyboard.storyfile import load_project, save_project
 
@@ -29,6 +23,7 @@ from storyboard.settings import Settings
 from storyboard.store import project_lock
 from storyboard.studio.common import check_steps, check_text
 from storyboard.studio.common import _check_renderable, StudioError, slug
+from storyboard.studio.pageview import page_previews  # noqa: F401 (the page view's pictures; studio exports it)
 
 log = logging.getLogger(__name__)
 
@@ -55,62 +50,6 @@ def set_page_settings(root: Path | str, size: str | None = None, template: str |
             project = dataclasses.replace(project, page=page)
             save_project(root, project, history="Change page settings")
         return project
-
-
-def page_previews(root: Path | str, page: PageSettings | None = None, width_px: int = 420) -> list[Image.Image]:
-    """One small picture per page: each panel's slot with its chosen take (cropped to fit) and its number.
-
-    A take that cannot be opened (missing, damaged, or too large to open safely) leaves its slot red with a
-    short note, and the full message is logged: a preview never fails for one bad file."""
-    root = Path(root)
-    project = load_project(root)
-    if page is not None:
-        project = dataclasses.replace(project, page=page)
-    if not project.panels:
-        return []
-    pages = project_layout(project)
-    images: list[Image.Image] = []
-    for layout in pages:
-        scale = width_px / layout.width_pt
-        canvas = Image.new("RGB", (width_px, round(layout.height_pt * scale)), "white")
-        draw = ImageDraw.Draw(canvas)
-        for placed in layout.panels:
-            r = placed.rect
-            box = (round(r.x * scale), round(r.y * scale), round(r.right * scale), round(r.bottom * scale))
-            size = (max(1, box[2] - box[0]), max(1, box[3] - box[1]))
-            take = project.panel(placed.panel_id).selected_take
-            art = problem = None
-            if take is not None:
-                try:
-                    path = resolve_inside(root, take.file)
-                    if path.is_file():  # a missing take is grey like none: rendering (or export) makes it again
-                        image = open_image(path, f"panel {placed.panel_id!r}: the take {take.file}",
-                                           advice=f"Render panel {placed.panel_id} again, or replace the file.")
-                        art = ImageOps.fit(image, size, Image.Resampling.LANCZOS)
-                except (ImageError, ProjectError) as exc:
-                    log.warning("Page preview: %s", exc)
-                    problem = "The take cannot be opened; render this panel again."
-            if art is not None:
-                canvas.paste(art, box[:2])
-            elif problem is not None:
-                draw.rectangle(box, fill=(250, 218, 214))
-                _draw_note(draw, box, problem)
-            else:
-                draw.rectangle(box, fill=(236, 236, 240))
-            draw.rectangle(box, outline=(30, 30, 30), width=2)
-            label = str(placed.number)
-            draw.rectangle((box[0] + 3, box[1] + 3, box[0] + 9 + 7 * len(label), box[1] + 19), fill="white", outline=(30, 30, 30))
-            draw.text((box[0] + 6, box[1] + 5), label, fill=(30, 30, 30))
-        images.append(canvas)
-    return images
-
-
-def _draw_note(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], text: str) -> None:
-    """`text` wrapped inside the slot `box`, below its number."""
-    import textwrap
-
-    columns = max(8, (box[2] - box[0] - 12) // 6)
-    draw.multiline_text((box[0] + 6, box[1] + 24), textwrap.fill(text, columns), fill=(140, 20, 20), spacing=2)
 
 
 # ---------------------------------------------------------------- export
