@@ -9,6 +9,7 @@ with `storymaker`, EngineUnavailable reaches the caller and the next `get()` tri
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ from storyboard.engines import ENGINE_NAMES, Engine, load_storymaker
 from storyboard.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
+
+AUDIENCES = ("cli", "web")
+ASK = "If someone else runs this studio, ask them."
+# The parts a models folder needs (presets/models.yaml's `local` names), for advice in the browser
+MODEL_PARTS = "sdxl/, storymaker/mask.bin, clip-vit-h-14/ and insightface/models/buffalo_l/"
 
 # StoryMakerEngine.version, known here without importing torch (tests/test_studio.py checks they agree):
 # until StoryMaker loads, panels' stale marks are computed as if it had.
@@ -134,8 +140,15 @@ class EngineHolder:
 
     # ------------------------------------------------------------ for banners
 
-    def status(self) -> str:
-        """One or two sentences for the banner: what runs (or will, and when it loads), and what to do."""
+    def status(self, audience: str = "cli") -> str:
+        """One or two sentences for the banner: what runs (or will, and when it loads), and what to do.
+
+        `audience` "cli" words advice for whoever starts the app (its flags, for app.py's log); "web" for someone
+        in the browser: what to install or where the models go, and to ask the person who runs the studio."""
+        if audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, got {audience!r}")
+        if audience == "web":
+            return self._web_status()
         name, note = self._plan
         if self._engine is not None and self._engine.name != "draft":
             return f"{self._engine.describe()}."
@@ -156,3 +169,48 @@ class EngineHolder:
                     "or press Load models now.")
         fallback = " (draft mode if there is no GPU)" if self.requested == "auto" else ""
         return f"StoryMaker: models found; they load on the first render{fallback}, or press Load models now."
+
+    def _web_status(self) -> str:
+        """`status()` for the browser: no command-line flags; what to install, where models go, whom to ask."""
+        name, note = self._plan
+        if self._engine is not None and self._engine.name != "draft":
+            return f"{self._engine.describe()}."
+        draft = "Draft mode: stick-figure storyboard thumbnails, no models needed."
+        if name == "draft" or self._engine is not None:
+            if self.requested == "draft":
+                return (f"{draft} To render with StoryMaker, the studio must be restarted with StoryMaker on a machine "
+                        f"with a GPU and its models. {ASK}")
+            return f"{draft} {self.web_advice(self.fallback_reason or note)}"
+        if self.last_error:
+            return f"StoryMaker could not load. {self.web_advice(self.last_error, then='press Load models to try again')}"
+        if note.startswith("missing parts"):
+            return (f"StoryMaker cannot load yet: put its models in {self.models_dir} ({MODEL_PARTS}) and restart the "
+                    f"studio. {ASK}")
+        if note == "download":
+            return ("StoryMaker: its models (about 17 GB) download and load on the first render, with progress here; "
+                    "or press Load models now.")
+        fallback = " (draft mode if there is no GPU)" if self.requested == "auto" else ""
+        return f"StoryMaker: models found; they load on the first render{fallback}, or press Load models now."
+
+    def web_advice(self, reason: str | None, then: str = "restart the studio") -> str:
+        """What someone in the browser can do about why StoryMaker is not running (`reason`: the engine's message)."""
+        text = (reason or "").lower()
+        if "no gpu" in text:
+            return f"For StoryMaker, run the studio on a machine with a GPU: this one has none. {ASK}"
+        if "install" in text and ("torch" in text or "diffusers" in text or "huggingface_hub" in text):
+            return f"For StoryMaker, install PyTorch and diffusers (requirements.txt) and {then}. {ASK}"
+        if "insightface" in text:
+            return (f"For StoryMaker, put the insightface buffalo_l face models (non-commercial use only) in "
+                    f"{Path.home() / '.insightface' / 'models' / 'buffalo_l'} and {then}. {ASK}")
+        if self.models_dir is not None:
+            return f"For StoryMaker, put its models in {self.models_dir} ({MODEL_PARTS}) and {then}. {ASK}"
+        return f"For StoryMaker, put its models (about 17 GB) in {hub_cache()} and {then}. {ASK}"
+
+
+def hub_cache() -> Path:
+    """The Hugging Face cache folder models download into (without importing huggingface_hub)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache",
+                                                     "huggingface")
+    return Path(home) / "hub"

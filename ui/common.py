@@ -39,10 +39,11 @@ class AppContext:
 
     @property
     def engine_status(self) -> str:
-        return self.engines.status()
+        return self.engines.status("web")
 
     def banner_text(self) -> str:
-        return f"**Engine:** {self.engines.status()}"
+        """The banner: what runs, worded for someone in the browser (app.py's log keeps the command-line wording)."""
+        return f"**Engine:** {self.engines.status('web')}"
 
     def engine(self, progress: gr.Progress | None = None) -> Engine:
         """The engine, loading it first if needed (downloads and loading bars show through `progress`)."""
@@ -51,7 +52,8 @@ class AppContext:
         was_loaded = self.engines.loaded
         engine = self.engines.get()
         if not was_loaded and self.engines.fallback_reason:
-            gr.Warning(f"StoryMaker did not load, so this renders in draft mode: {self.engines.fallback_reason}.")
+            advice = self.engines.web_advice(self.engines.fallback_reason)
+            gr.Warning(f"StoryMaker did not load, so this renders in draft mode. {advice}")
         return engine
 
     def refresh_banner_after(self, event: Any) -> None:
@@ -103,6 +105,13 @@ def from_browser(*values: Any) -> bool:
     return False
 
 
+def current_request() -> gr.Request | None:
+    """The request of the event being handled (Gradio keeps it for the handler's thread); None outside one."""
+    from gradio.context import LocalContext
+
+    return LocalContext.request.get(None)
+
+
 def refuse(fn_name: str, exc: StoryboardError, args: tuple, kwargs: dict) -> dict:
     """What a handler answers when it cannot do what was asked.
 
@@ -149,6 +158,9 @@ class Area:
 
     outputs: list[Any]
     refresh: Callable[..., list[Any]]  # (root, session, request) -> one value per output
+    # Components (e.g. a gr.State a handler sets to a new value) whose change refreshes every area: the open project
+    # changed while its folder stayed the same (an import appended to it)
+    changes_project: list[Any] = field(default_factory=list)
 
 
 def file_path(value: Any) -> str | None:

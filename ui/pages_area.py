@@ -21,6 +21,17 @@ READING_CHOICES = [("Left to right", "ltr"), ("Right to left (manga)", "rtl")]
 KIND_CHOICES = [(label, kind) for kind, label in studio.EXPORT_KINDS.items()]
 
 
+def number_ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1–3, 5'."""
+    spans: list[list[int]] = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+
+
 def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area:
     """The Pages tab; returns how to refresh it."""
     with gr.Row(equal_height=False):
@@ -30,11 +41,14 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             template = gr.Dropdown(label="Layout", choices=list_templates(), value="auto", elem_id="page-template",
                                    info="auto fits panels by shot type; the others are fixed grids")
             reading = gr.Radio(label="Reading order", choices=READING_CHOICES, value="ltr", elem_id="page-reading")
-            gr.Markdown("#### Export")
-            kind = gr.Radio(label="What to export", choices=KIND_CHOICES, value="pdf", elem_id="export-kind")
-            export_btn = gr.Button("Export", variant="primary", elem_id="export")
+            # The result (a success line, then the files) comes right under the button (issue 12 item 6).
+            with gr.Row(equal_height=False, elem_id="export-row"):
+                kind = gr.Dropdown(label="What to export", choices=KIND_CHOICES, value="pdf", elem_id="export-kind",
+                                   scale=3, min_width=220)
+                export_btn = gr.Button("Export", variant="primary", elem_id="export", scale=1, min_width=100)
             status = gr.Markdown("", elem_id="export-status")
-            files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files", height=120)
+            files = gr.File(label="Downloads", show_label=False, file_count="multiple", interactive=False,
+                            elem_id="export-files", height=96)
         with gr.Column(scale=3):
             view = build_page_view("page-view")
             pages = gr.Gallery(label="All pages (panels without a take are grey)", columns=4, height=300,
@@ -113,13 +127,18 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         except StoryboardError:
             yield gr.update(), "Not exported: see the message.", gr.update()  # not a stale "Exporting ..."
             raise
-        lines = [f"Exported {result.pages} page(s): {', '.join(Path(f).name for f in result.files[:3])}"
-                 + (" ..." if len(result.files) > 3 else "")]
-        if result.rendered:
-            rendered = ", ".join(str(numbers.get(pid, pid)) for pid in result.rendered)
-            lines.append(f"Rendered first: panel{'s' if len(result.rendered) > 1 else ''} {rendered}.")
+        lines = [exported_line(kind_value, result, [numbers[pid] for pid in result.rendered if pid in numbers])]
         lines += [f"⚠️ {note}" for note in result.notes]
         yield [ctx.files.copy(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
+
+    def exported_line(kind_value: str, result: Any, rendered: list[int]) -> str:
+        """The success line under the Export button: what was written, what was rendered for it, where to get it."""
+        names = ", ".join(Path(f).name for f in result.files[:3]) + (" ..." if len(result.files) > 3 else "")
+        count = f"{result.pages} {'board' if kind_value == 'storyboarder' else 'page'}{'s' if result.pages != 1 else ''}"
+        first = f", panel{'s' if len(rendered) > 1 else ''} {number_ranges(rendered)} rendered first" if rendered else ""
+        what = {"cbz": "; it holds ComicInfo.xml for comic readers",
+                "storyboarder": "; unzip it and open the .storyboarder file in Storyboarder"}.get(kind_value, "")
+        return f"✓ **Exported {count}**{first}: {names} (download below){what}."
 
     for control in (size, template, reading):
         control.input(change, [root, session, size, template, reading], [pages], api_name=False)
@@ -127,6 +146,9 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     api_page.click(change, [root, session, size, template, reading], [pages], api_name="set_page")
     view.change(lettering, [root, session, view], [view, pages], api_name="set_lettering")
     pages.change(redraw, [root, session, view], [view], api_name=False)
-    ctx.refresh_banner_after(export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages],
-                                              api_name="export", concurrency_id="gpu", concurrency_limit=1))
+    exported = export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages],
+                                api_name="export", concurrency_id="gpu", concurrency_limit=1)
+    ctx.refresh_banner_after(exported)
+    exported.then(None, None, None, api_name=False, queue=False,
+                  js="() => document.querySelector('#export-files')?.scrollIntoView({block: 'nearest'})")
     return Area([size, template, reading, pages, status, view], refresh)

@@ -13,11 +13,17 @@ from storyboard.model import BALLOON_KINDS, DEFAULT_SHOT, SHOT_TYPES
 from storyboard.paths import resolve_inside
 from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
-from ui.common import AppContext, Area, user_errors, user_errors_gen
+from storyboard.thumbnails import panel_thumbnail
+from ui.common import AppContext, Area, current_request, from_browser, user_errors, user_errors_gen
+from ui.panel_list import build_panel_list, row
 from ui.pose_editor import background_data_url, build_pose_editor, library_props, to_value
 from ui.render_area import STATE_TEXT, panel_label, run_render, take_caption
 
-SHOT_CHOICES = [(f"{shot}: {help_text}", shot) for shot, help_text in SHOT_TYPES.items()]
+# Short enough to show whole in the dropdown at 1280 px wide (issue 12 item 6); storyboard.model.SHOT_TYPES says more.
+SHOT_LABELS = {"establishing": "establishing: the whole place", "wide": "wide: the scene, people small",
+               "full": "full: head to toe", "medium": "medium: from the waist up", "close-up": "close-up: head and shoulders",
+               "extreme-close-up": "extreme close-up: a face, a detail", "over-the-shoulder": "over the shoulder"}
+SHOT_CHOICES = [(SHOT_LABELS.get(shot, shot), shot) for shot in SHOT_TYPES]
 NOBODY = "(off-panel / narrator)"
 # Sent with every update of the editor: an update that leaves a prop out clears it in the browser.
 LIBRARY = library_props()
@@ -30,8 +36,8 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300, elem_classes=["sb-card"]):
-            panel_list = gr.Radio(label="Panels (✓ up to date · ⟳ changed · ○ not rendered)", choices=[],
-                                  elem_id="panel-list", elem_classes=["sb-panel-list"])
+            panel_list = build_panel_list("Panels (✓ up to date · ⟳ changed · ○ not rendered)", elem_id="panel-list",
+                                          elem_classes=["sb-panel-list"])
             with gr.Row(elem_classes=["sb-small-buttons"]):
                 up_btn = gr.Button("↑ Up", size="sm", elem_id="panel-up")
                 down_btn = gr.Button("↓ Down", size="sm", elem_id="panel-down")
@@ -48,29 +54,22 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                 prompt = gr.Textbox(label="Prompt ({id} puts a character in)", lines=2, scale=4, elem_id="panel-prompt",
                                     max_length=max_chars("prompt"))
                 insert = gr.Dropdown(label="Insert a name", choices=[], value=None, scale=1, elem_id="panel-insert")
+            # At 1280x800 the skeleton sits above the fold and everything it is edited with beside it: cast, shot,
+            # caption and balloons; the takes and render buttons follow under both (issue 12 item 6).
             with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
+                with gr.Column(scale=1, min_width=320):
                     editor = build_pose_editor(label="Pose: drag joints; pick a library pose and + Add",
                                                elem_id="panel-pose")
-                with gr.Column(scale=2):
+                with gr.Column(scale=1, min_width=320):
                     characters = gr.CheckboxGroup(label="Characters (up to 2, in skeleton order)", choices=[],
                                                   elem_id="panel-characters")
                     shot = gr.Dropdown(label="Shot", choices=SHOT_CHOICES, value=DEFAULT_SHOT, elem_id="panel-shot")
-                    takes = gr.Gallery(label="Takes: click one to use it", columns=3, height=220, allow_preview=False,
-                                       object_fit="contain", elem_id="panel-takes", buttons=[])
-                    with gr.Row(equal_height=True):
-                        render_btn = gr.Button("Render this panel", variant="primary", elem_id="render-panel", scale=2)
-                        # No minimum/maximum on these numbers: Gradio would refuse a value out of range before the
-                        # handler, with an "Error" badge on each output; the studio's own check says what to do.
-                        count = gr.Number(value=3, precision=0, label="Variations", scale=1, elem_id="variation-count")
-                        vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2)
-                    render_status = gr.Markdown("", elem_id="panel-render-status")
                     caption = gr.Textbox(label="Caption", elem_id="panel-caption", max_length=max_chars("caption"))
                     with gr.Group(elem_classes=["sb-balloons"]):
                         balloons = gr.Radio(label="Balloons", choices=[], elem_id="balloon-list")
                         with gr.Row(equal_height=True):
-                            speaker = gr.Dropdown(label="Speaker", choices=[], scale=2, elem_id="balloon-speaker")
-                            kind = gr.Dropdown(label="Kind", choices=list(BALLOON_KINDS), value="speech", scale=1,
+                            speaker = gr.Dropdown(label="Speaker", choices=[], scale=3, elem_id="balloon-speaker")
+                            kind = gr.Dropdown(label="Kind", choices=list(BALLOON_KINDS), value="speech", scale=2,
                                                elem_id="balloon-kind")
                         text = gr.Textbox(label="Balloon text", placeholder="What is said", elem_id="balloon-text",
                                           max_length=max_chars("balloon"))
@@ -78,6 +77,18 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                             add_balloon_btn = gr.Button("Add balloon", size="sm", variant="primary", elem_id="add-balloon")
                             update_balloon_btn = gr.Button("Update", size="sm", elem_id="update-balloon")
                             remove_balloon_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-balloon")
+            with gr.Row(equal_height=False, elem_id="panel-render-row"):
+                takes = gr.Gallery(label="Takes: click one to use it", columns=5, height=190, allow_preview=False,
+                                   object_fit="contain", elem_id="panel-takes", buttons=[], scale=3)
+                with gr.Column(scale=2, min_width=260):
+                    render_btn = gr.Button("Render this panel", variant="primary", elem_id="render-panel")
+                    with gr.Row(equal_height=True):
+                        # No minimum/maximum on these numbers: Gradio would refuse a value out of range before the
+                        # handler, with an "Error" badge on each output; the studio's own check says what to do.
+                        count = gr.Number(value=3, precision=0, label="Variations", scale=1, min_width=90,
+                                          elem_id="variation-count")
+                        vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2, min_width=120)
+                    render_status = gr.Markdown("", elem_id="panel-render-status")
             with gr.Accordion("More: notes, duration, seed", open=False, elem_id="panel-more"):
                 notes = gr.Textbox(label="Notes (action, camera; shown on the storyboard sheet)", elem_id="panel-notes",
                                    max_length=max_chars("notes"))
@@ -88,8 +99,17 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     # ------------------------------------------------------------ reading the project into the form
 
-    def panel_choices(project: Any, states: dict[str, str]) -> list[tuple[str, str]]:
-        return [(panel_label(n, p, project, states[p.id]), p.id) for n, p in enumerate(project.panels, start=1)]
+    def panel_rows(root_path: Path, project: Any, states: dict[str, str]) -> list[dict[str, Any]]:
+        """The list's rows: label, state and the chosen take's thumbnail (made once per take, then a cached file).
+
+        Scripts get the rows without thumbnails: gradio_client would download every one with each answer."""
+        pictures = from_browser(current_request())
+        rows = []
+        for n, p in enumerate(project.panels, start=1):
+            thumb = panel_thumbnail(root_path, p) if pictures else None
+            rows.append(row(p.id, panel_label(n, p, project, states[p.id]), states[p.id],
+                            ctx.files.copy(thumb) if thumb is not None else None))
+        return rows
 
     def takes_items(root_path: Path, panel: Any) -> list[tuple[str, str]]:
         items = []
@@ -99,8 +119,10 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                 items.append((ctx.files.copy(path), take_caption(i, panel.selected, take, panel.characters)))
         return items
 
-    def form(root_value: str, panel_id: str, status: str = "") -> list[Any]:
-        """Every output of the tab, for the panel `panel_id` (or the first panel, or an empty form)."""
+    def form(root_value: str, panel_id: str, status: str = "", rows: bool = True) -> list[Any]:
+        """Every output of the tab, for the panel `panel_id` (or the first panel, or an empty form).
+
+        `rows` False leaves the list's rows as they are and moves only its selection (picking a panel changes no row)."""
         if not root_value:
             return [""] + [gr.update()] * (len(outputs) - 1)
         root_path = Path(root_value)
@@ -111,7 +133,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
             panel_id = ids[0] if ids else ""
         cast_choices = [(c.name, c.id) for c in project.cast]
         if not panel_id:
-            return ["", gr.update(choices=[], value=None), "#### No panels yet: write one on the left and press + Add panel",
+            return ["", gr.update(panels=[], value=""), "#### No panels yet: write one on the left and press + Add panel",
                     "", "", gr.update(choices=[(f"{c.name} → {{{c.id}}}", c.id) for c in project.cast], value=None),
                     gr.update(choices=cast_choices, value=[]), DEFAULT_SHOT, "", None, None, False, "",
                     gr.update(value=None, cast=[], background="", library=LIBRARY), [], status,
@@ -133,7 +155,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                             f"({b.kind}): {b.text}", i) for i, b in enumerate(panel.balloons)]
         return [
             panel_id,
-            gr.update(choices=panel_choices(project, states), value=panel_id),
+            gr.update(panels=panel_rows(root_path, project, states), value=panel_id) if rows else gr.update(value=panel_id),
             f"#### Panel {number} of {len(ids)} · `{panel.id}`",
             f"{ {'current': '🟢', 'stale': '🟠', 'none': '⚪'}[states[panel.id]] } {STATE_TEXT[states[panel.id]].capitalize()}",
             panel.prompt,
@@ -168,7 +190,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         project_root = checked_root(root_value, session_value, request)
         if panel_id and panel_id not in [p.id for p in load_project(project_root).panels]:
             raise ProjectError(f"There is no panel {panel_id!r}; pick one from the list.")
-        return form(project_root, panel_id)
+        return form(project_root, panel_id, rows=False)
 
     @user_errors
     def add(root_value: str, session_value: str, prompt_value: str, request: gr.Request) -> list[Any]:
@@ -231,7 +253,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         state = states[panel_id]
         cast = [{"id": cid, "name": project.character(cid).name} for cid in panel.characters]
         # The list's labels only, not its value: the user may have clicked another panel while this saved.
-        return [gr.update(choices=panel_choices(project, states)),
+        return [gr.update(panels=panel_rows(Path(project_root), project, states)),
                 f"{ {'current': '🟢', 'stale': '🟠', 'none': '⚪'}[state] } {STATE_TEXT[state].capitalize()}",
                 gr.update(cast=cast, library=LIBRARY)]
 

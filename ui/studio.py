@@ -38,11 +38,11 @@ CSS = """
 #engine-banner p { margin: 0; }
 #load-models { align-self: flex-end; max-width: 160px; }
 .sb-card { background: var(--background-fill-secondary); border-radius: 10px; padding: 12px !important; }
-.sb-panel-list .wrap { flex-direction: column; align-items: stretch; gap: 4px; }
-.sb-panel-list label { width: 100%; }
 .sb-small-buttons button { min-width: 0 !important; }
 .sb-badge p { text-align: right; font-weight: 600; margin: 0; }
 .sb-balloons { margin-top: 8px; }
+#export-row { align-items: flex-end; }
+#export-status p { margin: 2px 0; }
 footer { display: none !important; }
 """
 
@@ -87,7 +87,7 @@ def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Pa
         root = gr.State("")
         with gr.Row(elem_id="sb-header", equal_height=True):
             gr.Markdown("# Storyboard Studio\nComics and storyboards whose characters stay the same from panel to panel.")
-            with gr.Column(scale=1, min_width=360):
+            with gr.Column(scale=2, min_width=360):
                 ctx.banner = gr.Markdown(ctx.banner_text(), elem_id="engine-banner")
                 load_btn = gr.Button("Load models", size="sm", elem_id="load-models", visible=needs_loading(holder))
             with gr.Column(scale=0, min_width=190, elem_id="sb-history"):
@@ -154,6 +154,9 @@ def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Pa
         load_btn.click(load_models, None, [ctx.banner, load_btn], api_name="load_models", concurrency_id="gpu",
                        concurrency_limit=1).then(banner, None, [ctx.banner, load_btn], api_name=False, queue=False)
         root.change(refresh_all, [root, session], everything, api_name=False)
+        for area in areas.values():
+            for signal in area.changes_project:
+                signal.change(refresh_all, [root, session], everything, api_name=False)
         for key, tab in tabs.items():
             tab.select(areas[key].refresh, [root, session], areas[key].outputs, api_name=False)
     return demo

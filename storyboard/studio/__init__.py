@@ -86,6 +86,10 @@ from storyboard.studio.pages import (
     ExportFiles,
     export,
 )
+from storyboard.studio.exchange import (
+    import_script_upload,
+    import_storyboarder_upload,
+)
 from storyboard.studio.render import (
     RenderUpdate,
     render_options,
@@ -160,6 +164,8 @@ __all__ = [
     "EXPORT_KINDS",
     "ExportFiles",
     "export",
+    "import_script_upload",
+    "import_storyboarder_upload",
     "RenderUpdate",
     "render_options",
     "panel_states",

@@ -54,7 +54,8 @@ def set_page_settings(root: Path | str, size: str | None = None, template: str |
 
 # ---------------------------------------------------------------- export
 
-EXPORT_KINDS = {"pdf": "Comic pages (PDF)", "png": "Comic pages (PDF + PNG per page)", "sheet": "Storyboard sheet (PDF)"}
+EXPORT_KINDS = {"pdf": "Comic pages (PDF)", "png": "Comic pages (PDF + PNG per page)", "sheet": "Storyboard sheet (PDF)",
+                "cbz": "Comic archive (CBZ)", "storyboarder": "Storyboarder file (.zip)"}  # the last two: studio.exchange
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ def export(root: Path | str, out_dir: Path | str, kind: str, engine: Engine, con
     check_text("choice", kind, "export kind")
     if kind not in EXPORT_KINDS:
         raise StudioError(f"Unknown export {kind!r}; choose one of {', '.join(EXPORT_KINDS)}.")
+    if kind in ("cbz", "storyboarder"):
+        from storyboard.studio.exchange import export_exchange
+
+        return ExportFiles(*export_exchange(root, out_dir, kind, engine, context, on_panel, settings))
     root, out_dir = Path(root), Path(out_dir)
     project = load_project(root)
     missing = [p.id for p in project.panels if p.selected_take is None]
