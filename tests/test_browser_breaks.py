@@ -175,7 +175,10 @@ def test_scripts_still_get_an_exception_for_a_refusal(app) -> None:
 def test_page_layout_reading_and_size_keep_the_preview(studio_page) -> None:
     page, root = studio_page
     tab(page, "6 · Pages & export")
-    page.wait_for_selector("#page-preview img", timeout=15_000)
+    page.wait_for_selector("#page-view image", timeout=15_000)  # the page view: the current page as it prints
+    assert page.locator("#page-view .lv-live").count() == 1, "the live-area guide is drawn over the page (screen only)"
+    page.locator("#page-overview").get_by_text("All pages").first.click()  # every page, drawn only when opened
+    page.wait_for_selector("#page-preview img", timeout=30_000)
     page.locator("#page-template input").click()
     page.get_by_role("option", name="grid-2x2").click()
     settle(page)
@@ -187,6 +190,7 @@ def test_page_layout_reading_and_size_keep_the_preview(studio_page) -> None:
     shot(page, "2-page-settings")
     assert error_badges(page) == 0
     assert page.locator("#page-preview img").count() >= 1, "the preview still shows the pages"
+    assert page.locator("#page-view image").count() == 1, "the page view still shows the page"
     assert page.locator(TOASTS).count() == 0
     settings = load_project(root).page
     assert (settings.template, settings.reading, settings.size) == ("grid-2x2", "rtl", "letter")

@@ -227,7 +227,7 @@ def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:
 
     # 8. Pages: preview, export the PDF, download it and read it.
     tab(page, "6 · Pages & export")
-    page.wait_for_selector("#page-preview img", timeout=15_000)
+    page.wait_for_selector("#page-view image", timeout=15_000)
     page.locator("#export").click()
     link = page.locator("#export-files a").first
     link.wait_for(timeout=30_000)

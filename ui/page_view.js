@@ -68,6 +68,12 @@ function draw() {
   const image = typeof props.image === "string" ? props.image : "";
   if (image) el("image", { href: image, x: 0, y: 0, width: W, height: H, class: "lv-page-image", preserveAspectRatio: "none" }, svg);
   const u = Math.max(W, H) / 600;  // handle sizes in page points, about the same on screen at any page size
+  if (Array.isArray(view.live)) {  // the live area: keep lettering inside (on screen only, never printed)
+    const [lx, ly, lw, lh] = view.live;
+    const guide = el("rect", { x: lx, y: ly, width: lw, height: lh, class: "lv-live", "stroke-width": 0.8 * u,
+      "stroke-dasharray": `${4 * u} ${3 * u}` }, svg);
+    el("title", {}, guide).textContent = "Live area: lettering inside this line is safe from the trim";
+  }
   for (const it of items()) {
     const isSel = same(key(it), sel);
     const g = el("g", { class: `lv-item lv-${it.target}` + (isSel ? " selected" : "") + (it.data.by_hand ? " by-hand" : ""),

@@ -51,12 +51,28 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
                             elem_id="export-files", height=96)
         with gr.Column(scale=3):
             view = build_page_view("page-view")
-            pages = gr.Gallery(label="All pages (panels without a take are grey)", columns=4, height=300,
-                               object_fit="contain", elem_id="page-preview", buttons=["fullscreen"])
+            # Every page is drawn only while this is open: a long story has many pages, about a second each to draw
+            with gr.Accordion("All pages", open=False, elem_id="page-overview") as overview:
+                pages = gr.Gallery(label="All pages (panels without a take are grey)", columns=4, height=300,
+                                   object_fit="contain", elem_id="page-preview", buttons=["fullscreen"])
     shown_page: dict[str, int] = {}  # the page each open project shows, so a refresh keeps it
+    overview_open: set[str] = set()  # the projects whose "All pages" is open (paths are per session)
 
     def previews(root_value: str) -> list[Any]:
         return studio.page_previews(root_value) if root_value else []
+
+    def overview_pages(root_value: str) -> Any:
+        """The gallery's pages when it is open, else no change (the page view shows the current page)."""
+        return previews(root_value) if root_value in overview_open else gr.skip()
+
+    def open_overview(root_value: str, session_value: str, request: gr.Request) -> Any:
+        if not root_value:
+            return []
+        overview_open.add(str(ctx.project_root(root_value, session_value, request)))
+        return previews(root_value)
+
+    def close_overview(root_value: str) -> None:
+        overview_open.discard(root_value)
 
     def current_view(root_value: str, value: Any = None) -> Any:
         """The page view's update for the page it shows; gr.skip() when `value` shows that page as it is already."""
@@ -71,7 +87,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             return ["a4", "auto", "ltr", [], "", view_update(None)]
         page = load_project(root_value).page
         size_value = page.size if page.size in PAGE_SIZES else gr.update(choices=SIZE_CHOICES + [(page.size, page.size)], value=page.size)
-        return [size_value, page.template, page.reading, previews(root_value), "", current_view(root_value)]
+        return [size_value, page.template, page.reading, overview_pages(root_value), "", current_view(root_value)]
 
     def redraw(root_value: str, session_value: str, value: Any, request: gr.Request) -> Any:
         """After the pages changed (settings, export, an edit): the page view follows, unless it shows them already."""
@@ -93,14 +109,23 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             gr.Warning(str(exc), title="Cannot do that")  # and the page goes back to how it was
             return [current_view(root_value) if root_value else gr.skip(), gr.skip()]
         shown_page[str(project_root)] = page.number if page is not None else 1
-        return [view_update(page), previews(str(project_root)) if changed else gr.skip()]
+        return [view_update(page), overview_pages(str(project_root)) if changed else gr.skip()]
 
     @user_errors
     def change(root_value: str, session_value: str, size_value: str, template_value: str, reading_value: str,
                request: gr.Request) -> list[Any]:
+        """/set_page: the new settings, answered with every page (the one output: its list, not wrapped again)."""
         project_root = ctx.project_root(root_value, session_value, request)
         studio.set_page_settings(project_root, size_value, template_value, reading_value)
-        return previews(str(project_root))  # the one output, the gallery: its list of pages, not wrapped again
+        return previews(str(project_root))
+
+    @user_errors
+    def change_here(root_value: str, session_value: str, size_value: str, template_value: str, reading_value: str,
+                    request: gr.Request) -> list[Any]:
+        """The same from the tab's own controls: the page view follows; every page only when "All pages" is open."""
+        project_root = ctx.project_root(root_value, session_value, request)
+        studio.set_page_settings(project_root, size_value, template_value, reading_value)
+        return [overview_pages(str(project_root)), current_view(str(project_root))]
 
     @user_errors_gen
     def export(root_value: str, session_value: str, kind_value: str, request: gr.Request,
@@ -129,7 +154,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
             raise
         lines = [exported_line(kind_value, result, [numbers[pid] for pid in result.rendered if pid in numbers])]
         lines += [f"⚠️ {note}" for note in result.notes]
-        yield [ctx.files.copy(f) for f in result.files], "  \n".join(lines), previews(str(project_root))
+        yield [ctx.files.copy(f) for f in result.files], "  \n".join(lines), overview_pages(str(project_root))
 
     def exported_line(kind_value: str, result: Any, rendered: list[int]) -> str:
         """The success line under the Export button: what was written, what was rendered for it, where to get it."""
@@ -141,7 +166,9 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         return f"✓ **Exported {count}**{first}: {names} (download below){what}."
 
     for control in (size, template, reading):
-        control.input(change, [root, session, size, template, reading], [pages], api_name=False)
+        control.input(change_here, [root, session, size, template, reading], [pages, view], api_name=False)
+    overview.expand(open_overview, [root, session], [pages], api_name=False)
+    overview.collapse(close_overview, [root], None, api_name=False)
     api_page = gr.Button(visible=False)
     api_page.click(change, [root, session, size, template, reading], [pages], api_name="set_page")
     view.change(lettering, [root, session, view], [view, pages], api_name="set_lettering")
@@ -149,6 +176,7 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
     exported = export_btn.click(ctx.gpu(export), [root, session, kind], [files, status, pages],
                                 api_name="export", concurrency_id="gpu", concurrency_limit=1)
     ctx.refresh_banner_after(exported)
+    exported.then(redraw, [root, session, view], [view], api_name=False)  # panels rendered first show on the page
     exported.then(None, None, None, api_name=False, queue=False,
                   js="() => document.querySelector('#export-files')?.scrollIntoView({block: 'nearest'})")
     return Area([size, template, reading, pages, status, view], refresh)

@@ -26,6 +26,7 @@ from storyboard.errors import StoryboardError
 from storyboard.layout import PageLayout, project_layout
 from storyboard.model import PageSettings, Project
 from storyboard.paths import resolve_inside
+from storyboard.prepress import page_guides
 from storyboard.storyfile import load_project
 from storyboard.studio.common import StudioError
 
@@ -48,6 +49,7 @@ class PageView:
     panels: tuple[dict[str, Any], ...]  # per panel: id, number, rect, caption and balloons in page points (see _panels)
     notes: tuple[str, ...]  # lettering that does not fit, slots without art
     key: str = ""  # digest of everything that shapes the page: equal keys, equal pages
+    live: tuple[float, float, float, float] | None = None  # the live area (x, y, w, h): a guide on screen, never printed
 
     @property
     def image(self) -> Image.Image:
@@ -64,7 +66,8 @@ class PageView:
     def to_data(self) -> dict[str, Any]:
         """What the page view editor draws over the picture (everything but the picture)."""
         return {"key": self.key, "page": self.number, "pages": self.pages, "width_pt": round(self.width_pt, 3),
-                "height_pt": round(self.height_pt, 3), "panels": list(self.panels), "notes": list(self.notes)}
+                "height_pt": round(self.height_pt, 3), "panels": list(self.panels), "notes": list(self.notes),
+                "live": [round(v, 2) for v in self.live] if self.live else None}
 
 
 _cache: OrderedDict[str, PageView] = OrderedDict()
@@ -100,8 +103,10 @@ def page_view(root: Path | str, number: int = 1, dpi: int = PAGE_VIEW_DPI, proje
     drawing.image.save(buffer, format="PNG", compress_level=1)
     notes = [f"Panel {_number(drawing.layout, pid)}: {why}." for pid, why in drawing.placeholders]
     notes += [str(issue) for lettering in drawing.lettering for issue in lettering.issues]
+    live = page_guides(project)[number - 1].live
     view = PageView(number, drawing.pages, buffer.getvalue(), drawing.layout.width_pt, drawing.layout.height_pt,
-                    tuple(_panels(project, drawing.layout, drawing.lettering)), tuple(notes), key)
+                    tuple(_panels(project, drawing.layout, drawing.lettering)), tuple(notes), key,
+                    (live.x, live.y, live.w, live.h))
     with _cache_lock:
         _cache[key] = view
         while len(_cache) > CACHE_PAGES:
