@@ -72,6 +72,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from storyboard.cli_engine import fast_preview
     from storyboard.engine_holder import EngineHolder
     from storyboard.engines import RenderContext
     from storyboard.metrics import scorer_for_engine
@@ -92,7 +93,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
     holder = EngineHolder(args.engine, models_dir(args))  # loads nothing yet
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
-    options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip)
+    options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip,
+                            fast=fast_preview(args, holder))
     known = [p.id for p in project.panels]
     if unknown := [pid for pid in panel_ids or () if pid not in known]:
         raise StoryboardError(f"No panel with id {', '.join(map(repr, unknown))} in {root}; panels are: "
@@ -110,6 +112,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
             return 0
     engine = holder.get()
     log.info("%s", engine.describe())
+    if options.fast is not None and engine.name == "draft":
+        log.info("Fast previews are for StoryMaker; draft thumbnails render as usual.")
+        options = RenderOptions(steps=options.steps, max_side=options.max_side, prompt_strip=options.prompt_strip)
+    elif options.fast is not None and args.engine != "storymaker":
+        from storyboard.cli_engine import require_fast_lora
+
+        require_fast_lora(args, options.fast)
     scorer = None
     if args.scores is not False or args.keep_best:
         scorer = scorer_for_engine(engine)
@@ -197,12 +206,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from storyboard.engines import RenderContext, get_engine
-    from storyboard.eval import DEFAULT_PROMPTS, find_characters, read_prompts, run_eval
+    from storyboard.eval import DEFAULT_PROMPTS, find_characters, parse_blend, read_prompts, run_eval
     from storyboard.metrics import scorer_for_engine
 
     prompts_file = Path(args.prompts) if args.prompts else DEFAULT_PROMPTS
     find_characters(Path(args.characters))  # fail on a bad folder or prompts file before loading any model
     read_prompts(prompts_file)
+    blend = parse_blend(args.blend) if args.blend is not None else None
     engine = get_engine("storymaker", models_dir(args))
     log.info("%s", engine.describe())
     scorer = scorer_for_engine(engine)
@@ -214,6 +224,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     started = time.perf_counter()
+    if blend is not None:
+        from storyboard.cli_engine import eval_sweep
+
+        return eval_sweep(args, blend, prompts_file, engine, scorer, on_image, cancel)
     try:
         result = run_eval(Path(args.characters), prompts_file, Path(args.output), engine, scorer,
                           images_per_prompt=args.images_per_prompt, steps=args.steps, size=args.size, seed=args.seed,
@@ -295,6 +309,15 @@ def _exchange(name: str) -> Callable:
     return call
 
 
+def _engine_command(name: str) -> Callable:
+    """A runner or argument builder of storyboard.cli_engine, imported only when that command runs."""
+    def call(arg):
+        from storyboard import cli_engine
+
+        return getattr(cli_engine, name)(arg)
+    return call
+
+
 def _args_new(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="the new project folder")
     p.add_argument("--title", help="the story's title (default: from the folder name)")
@@ -342,6 +365,10 @@ def _args_render(p: argparse.ArgumentParser) -> None:
                         "pip install -e \".[cluster]\"")
     p.add_argument("--workers", type=int, metavar="N",
                    help="with --cluster: how many workers (default: one per GPU for StoryMaker, one per CPU for draft)")
+    p.add_argument("--fast", nargs="?", const="", metavar="NAME",
+                   help="fast previews: a step-distillation LoRA (presets/fast.yaml; default SDXL-Lightning 8 steps) from "
+                        "the models folder's fast/ or the Hugging Face cache, with its scheduler, steps and guidance; "
+                        "previews are takes of their own")
     _args_thresholds(p)
 
 
@@ -365,6 +392,10 @@ def _args_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 25, as the paper)")
     p.add_argument("--size", type=int, default=1024, metavar="PX", help="square image side in pixels (default 1024)")
     p.add_argument("--seed", type=int, default=0, help="first seed; image i of every character and prompt uses seed + i (default 0)")
+    p.add_argument("--blend", metavar="F,F,...",
+                   help="sweep step-blended identity: run the eval once per value of identity_start (the fraction of the "
+                        "steps before the characters join, e.g. 0,0.2,0.4; 0 is the released behaviour) and print the "
+                        "Face Sim / CLIP-I / CLIP-T trade-off table")
 
 
 def _args_none(p: argparse.ArgumentParser) -> None:
@@ -417,6 +448,8 @@ COMMANDS: tuple[tuple[str, str, Callable[[argparse.Namespace], int], Callable[[a
     ("new", "create a project folder with an empty story.yaml (or a copy of a sample)", _cmd_new, _args_new),
     ("validate", "check a project: story.yaml, files, style, poses", _cmd_validate, _args_project),
     ("render", "render panels whose inputs changed, writing takes into the project", _cmd_render, _args_render),
+    ("retouch", "render one region of a panel's chosen take again (white in --mask), keeping the rest; a new, selected take",
+     _engine_command("run_retouch"), _engine_command("args_retouch")),
     ("score", "measure the takes of a project that have no current scores (Face Sim, CLIP-I, CLIP-T)", _cmd_score,
      _args_score),
     ("eval", "the StoryMaker paper's protocol: every character photo x prompt x N images; CSV and Table 1 summary",

@@ -125,8 +125,11 @@ def run_eval(
     seed: int = 0,
     context: RenderContext | None = None,
     on_image: Callable[[EvalImage, int, int], None] | None = None,
+    options: tuple[tuple[str, Any], ...] = (),
 ) -> EvalResult:
-    """Render and measure every character x prompt x image; write the CSVs and the summary. See the module docstring."""
+    """Render and measure every character x prompt x image; write the CSVs and the summary. See the module docstring.
+
+    `options` are engine settings over the released ones (e.g. identity_start for a blend sweep)."""
     # 1. Check inputs before any work
     if not 1 <= images_per_prompt <= 64:
         raise StoryboardError(f"--images-per-prompt must be between 1 and 64, got {images_per_prompt}.")
@@ -169,7 +172,8 @@ def run_eval(
             for p_index, prompt in enumerate(prompts, start=1):
                 for i in range(images_per_prompt):
                     context.check_cancelled()
-                    row = _one_image(engine, scorer, character, prompt, p_index, seed + i, size, steps, out_dir, context)
+                    row = _one_image(engine, scorer, character, prompt, p_index, seed + i, size, steps, out_dir, context,
+                                     options)
                     rows.append(row)
                     writer.writerow(_csv_row(row))
                     handle.flush()
@@ -187,11 +191,13 @@ def run_eval(
 
 
 def _one_image(engine: Any, scorer: Scorer, character: CharacterRef, prompt: str, p_index: int, seed: int, size: int,
-               steps: int | None, out_dir: Path, context: RenderContext) -> EvalImage:
+               steps: int | None, out_dir: Path, context: RenderContext,
+               options: tuple[tuple[str, Any], ...] = ()) -> EvalImage:
     request = RenderRequest(
         panel_id=f"{character.id}-{p_index:02d}", prompt=prompt, styled_prompt=prompt, negative_prompt=DEFAULT_NEGATIVE,
         characters=(character,), seed=seed, width=size, height=size, steps=steps or DEFAULT_STEPS,
-        guidance=DEFAULT_GUIDANCE, options=ENGINE_OPTIONS, cache_dir=out_dir / ".cache",
+        guidance=DEFAULT_GUIDANCE, options=tuple({**dict(ENGINE_OPTIONS), **dict(options)}.items()),
+        cache_dir=out_dir / ".cache",
     )
     started = time.perf_counter()
     result = engine.render(request, context)
@@ -280,3 +286,61 @@ def _table_markdown(table: Sequence[dict[str, Any]], run: dict[str, Any], skippe
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- {name}: {why}" for name, why in skipped]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the step-blended identity trade-off
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One setting of a sweep and the whole run's means at it (paper units)."""
+
+    identity_start: float
+    images: int
+    face_sim: float
+    clip_i: float
+    clip_t: float
+    seconds_per_image: float
+    folder: str  # the run's own output folder, relative to the sweep's
+
+
+def parse_blend(text: str) -> list[float]:
+    """`--blend 0,0.2,0.4`: the identity_start values to sweep, each 0 to 0.9, in the order given."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise StoryboardError(f"--blend takes numbers separated by commas, like 0,0.2,0.4; got {text!r}.") from None
+    if not values or any(not 0.0 <= v <= 0.9 for v in values):
+        raise StoryboardError(f"--blend values are fractions of the steps from 0 (the released behaviour) to 0.9; got {text!r}.")
+    if len(set(values)) != len(values):
+        raise StoryboardError(f"--blend names a value twice: {text!r}.")
+    return values
+
+
+def run_blend_sweep(values: Sequence[float], characters_dir: Path, prompts_file: Path, out_dir: Path, engine: Any,
+                    scorer: Scorer, on_run: Callable[[float], None] | None = None, **kwargs: Any) -> list[SweepRow]:
+    """run_eval once per identity_start value (each in `out_dir/blend-<value>`); writes blend_sweep.csv and .md."""
+    rows = []
+    for value in values:
+        if on_run is not None:
+            on_run(value)
+        folder = f"blend-{value:g}"
+        options = (("identity_start", value),) if value > 0 else ()
+        result = run_eval(characters_dir, prompts_file, Path(out_dir) / folder, engine, scorer, options=options, **kwargs)
+        run = result.table[0]
+        rows.append(SweepRow(value, run["images"], run[FACE_SIM], run[CLIP_I], run[CLIP_T], run["seconds_per_image"], folder))
+    atomic_write(Path(out_dir) / "blend_sweep.csv", ("identity_start,images,Face Sim,CLIP-I,CLIP-T,seconds per image\n" + "".join(
+        f"{r.identity_start:g},{r.images},{r.face_sim:.2f},{r.clip_i:.2f},{r.clip_t:.2f},{r.seconds_per_image:.3f}\n"
+        for r in rows)).encode("utf-8"))
+    atomic_write(Path(out_dir) / "blend_sweep.md", (sweep_table(rows) + "\n").encode("utf-8"))
+    return rows
+
+
+def sweep_table(rows: Sequence[SweepRow]) -> str:
+    """The trade-off table (Markdown): likeness (Face Sim, CLIP-I) against prompt fidelity (CLIP-T) per setting."""
+    lines = ["| Characters join after | Face Sim ↑ | CLIP-I ↑ | CLIP-T ↑ | s / image | Images |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        when = "step 0 (released)" if r.identity_start == 0 else f"{r.identity_start:.0%} of the steps"
+        lines.append(f"| {when} | {r.face_sim:.2f} | {r.clip_i:.2f} | {r.clip_t:.2f} | {r.seconds_per_image:.2f} | {r.images} |")
+    return "\n".join(lines)

@@ -19,7 +19,8 @@ PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 STYLES_DIR = PRESETS_DIR / "styles"
 SCHEMA_VERSION = 1
 
-SCHEDULERS = ("unipc", "euler", "euler-a", "dpmpp-2m", "dpmpp-2m-karras", "ddim")
+SCHEDULERS = ("unipc", "euler", "euler-a", "dpmpp-2m", "dpmpp-2m-karras", "ddim",
+              "euler-trailing", "ddim-trailing", "lcm")  # the last three: what step-distillation LoRAs were made for
 
 DRAFT_PALETTES = ("cast", "grey", "mono")
 DRAFT_TEXTURES = ("none", "screentone", "wash", "shadows", "hatching")
@@ -74,6 +75,10 @@ SAMPLER_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "pose_scale": ((int, float), "how strongly a panel's pose steers the figures (ControlNet scale), 0 to 2"),
     "pose_start": ((int, float), "fraction of the steps after which the pose starts to steer, 0 to 1"),
     "pose_end": ((int, float), "fraction of the steps after which the pose stops steering, 0 to 1"),
+    "identity_start": ((int, float), "fraction of the steps drawn from the prompt alone before the characters join "
+                                     "(the layout is the prompt's), 0 (off: the released behaviour) to 0.9"),
+    "identity_end": ((int, float), "fraction of the steps after which the characters leave again, 0.1 to 1 (1: they "
+                                   "stay to the end)"),
 }
 
 
@@ -123,6 +128,8 @@ class Sampler:
     pose_scale: float = 0.8
     pose_start: float = 0.0
     pose_end: float = 1.0
+    identity_start: float = 0.0
+    identity_end: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +240,11 @@ def build_sampler(data: Any, where: str, base: Sampler | None = None, what: str 
     _range(where, "pose_end", sampler.pose_end, 0.0, 1.0)
     if sampler.pose_start >= sampler.pose_end:
         raise PresetError(f"{where}: pose_start ({sampler.pose_start}) must come before pose_end ({sampler.pose_end}).")
+    _range(where, "identity_start", sampler.identity_start, 0.0, 0.9)
+    _range(where, "identity_end", sampler.identity_end, 0.1, 1.0)
+    if sampler.identity_start >= sampler.identity_end:
+        raise PresetError(f"{where}: identity_start ({sampler.identity_start}) must come before identity_end "
+                          f"({sampler.identity_end}), or the characters never join.")
     return sampler
 
 
@@ -275,3 +287,79 @@ def load_style(style_id: str, directory: Path = STYLES_DIR) -> StylePreset:
             "Set 'style:' in story.yaml to one of them."
         )
     return styles[style_id]
+
+
+# ---------------------------------------------------------------- fast previews (presets/fast.yaml)
+
+FAST_FILE = PRESETS_DIR / "fast.yaml"
+FAST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "name": (str, "name shown to users"),
+    "repo": (str, "Hugging Face Hub repo id of the step-distillation LoRA"),
+    "file": (str, "its .safetensors file (also its name in the models folder's fast/ part)"),
+    "license": (str, "the LoRA's licence"),
+    "scheduler": (str, "the scheduler its card gives: one of " + ", ".join(SCHEDULERS)),
+    "steps": (int, "denoising steps the LoRA was distilled for, 2 to 12"),
+    "guidance": ((int, float), "classifier-free guidance, 0 to 30 (1 or less: none)"),
+    "weight": ((int, float), "LoRA strength, 0 to 2 (applied once; default 1)"),
+}
+
+
+@dataclass(frozen=True)
+class FastPreset:
+    """A step-distillation LoRA for fast previews, with the sampler its card gives."""
+
+    id: str
+    name: str
+    repo: str
+    file: str
+    license: str
+    scheduler: str
+    steps: int
+    guidance: float
+    weight: float = 1.0
+
+    def lora(self) -> dict[str, Any]:
+        """What the engine needs to find and apply the LoRA (part of a fast take's inputs)."""
+        return {"name": self.id, "repo": self.repo, "file": self.file, "weight": self.weight}
+
+
+@functools.cache
+def list_fast(path: Path = FAST_FILE) -> tuple[str, dict[str, FastPreset]]:
+    """(the default preset's id, every fast preset by id) from presets/fast.yaml, validated."""
+    where = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PresetError(f"{where}: cannot read the fast-preview presets ({exc}); restore the file from the repository.") from None
+    top = _check(data, {"schema": (int, "format version"), "default": (str, "the preset --fast uses"),
+                        "presets": (dict, "presets by name")}, where, "the file")
+    presets = {}
+    for preset_id, body in top.get("presets", {}).items():
+        f = _check(body, FAST_KEYS, where, f"fast preset {preset_id!r}")
+        missing = [k for k in ("name", "repo", "file", "scheduler", "steps", "guidance") if k not in f]
+        if missing:
+            raise PresetError(f"{where}: fast preset {preset_id!r} has no {', '.join(missing)}; add it.")
+        if not f["file"].endswith(".safetensors"):
+            raise PresetError(f"{where}: fast preset {preset_id!r}: the LoRA must be a .safetensors file, got {f['file']!r}.")
+        if f["scheduler"] not in SCHEDULERS:
+            raise PresetError(f"{where}: fast preset {preset_id!r}: scheduler {f['scheduler']!r} is unknown; use one of "
+                              f"{', '.join(SCHEDULERS)}.")
+        _range(where, f"{preset_id} steps", f["steps"], 2, 12)
+        _range(where, f"{preset_id} guidance", f["guidance"], 0.0, 30.0)
+        _range(where, f"{preset_id} weight", f.get("weight", 1.0), 0.0, 2.0)
+        presets[preset_id] = FastPreset(id=preset_id, name=f["name"], repo=f["repo"], file=f["file"],
+                                        license=f.get("license", ""), scheduler=f["scheduler"], steps=f["steps"],
+                                        guidance=float(f["guidance"]), weight=float(f.get("weight", 1.0)))
+    default = top.get("default", "")
+    if default not in presets:
+        raise PresetError(f"{where}: the default fast preset {default!r} is not one of {', '.join(presets) or 'none'}.")
+    return default, presets
+
+
+def load_fast(preset_id: str | None = None, path: Path = FAST_FILE) -> FastPreset:
+    """One fast preset by id (None: the default); PresetError lists them when there is no such preset."""
+    default, presets = list_fast(path)
+    chosen = preset_id or default
+    if chosen not in presets:
+        raise PresetError(f"There is no fast preset {chosen!r}; choose one of {', '.join(presets)} (presets/fast.yaml).")
+    return presets[chosen]

@@ -21,8 +21,9 @@ from storyboard.errors import PoseError, ProjectError, StoryboardError
 from storyboard.model import Panel, Project, Take, add_take
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
-from storyboard.presets import StylePreset, load_style, with_overrides
+from storyboard.presets import FastPreset, StylePreset, load_fast, load_style, with_overrides
 from storyboard import journal
+from storyboard.checks import check_project  # noqa: F401 - moved there; callers import it from here
 from storyboard.store import compact, project_lock, update_project
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
 
@@ -76,13 +77,14 @@ def file_digest(path: Path) -> str:
 
 def build_request(
     root: Path, project: Project, panel: Panel, style: StylePreset, seed: int, size: tuple[int, int] | None = None,
-    steps: int | None = None, prompt_strip: bool = False,
+    steps: int | None = None, prompt_strip: bool = False, fast: FastPreset | None = None,
 ) -> RenderRequest:
     """The engine request for one panel, with absolute paths and the pose read from its file.
 
     `size` (width, height) overrides the shot-type size (normally the panel's page slot, see planned_sizes);
-    `steps` overrides the style's step count; `prompt_strip` asks draft art for the prompt as a note (an
-    option only when set, so the digests of takes without it stay as they were).
+    `steps` overrides the style's step count; `prompt_strip` asks draft art for the prompt as a note; `fast`
+    renders a preview with a step-distillation LoRA and its scheduler, steps and guidance. Options that are off
+    or at their defaults are left out of the request, so the digests of takes made without them stay as they were.
     """
     characters = []
     for cid in panel.characters:
@@ -103,6 +105,12 @@ def build_request(
             raise PoseError(f"Panel {panel.id!r}: {exc}") from None
     prompt = fill_prompt(panel.prompt, project)
     width, height = size or panel_size(panel)
+    sampler = style.sampler
+    extra: tuple[tuple[str, object], ...] = (("prompt_strip", True),) if prompt_strip else ()
+    if (sampler.identity_start, sampler.identity_end) != (0.0, 1.0):
+        extra += (("identity_start", sampler.identity_start), ("identity_end", sampler.identity_end))
+    if fast is not None:
+        extra += (("fast", fast.lora()),)
     return RenderRequest(
         panel_id=panel.id,
         prompt=prompt,
@@ -114,14 +122,15 @@ def build_request(
         seed=seed,
         width=width,
         height=height,
-        steps=steps or style.sampler.steps,
-        guidance=style.sampler.guidance,
+        steps=fast.steps if fast else steps or sampler.steps,
+        guidance=fast.guidance if fast else sampler.guidance,
         style=style.id,
         cache_dir=root / ".cache",
-        options=(("ip_adapter_scale", style.sampler.ip_adapter_scale), ("lora_scale", style.sampler.lora_scale),
-                 ("scheduler", style.sampler.scheduler), ("lora", dataclasses.asdict(style.lora) if style.lora else None),
-                 ("controlnet_scale", style.sampler.pose_scale), ("control_start", style.sampler.pose_start),
-                 ("control_end", style.sampler.pose_end)) + ((("prompt_strip", True),) if prompt_strip else ()),
+        options=(("ip_adapter_scale", sampler.ip_adapter_scale), ("lora_scale", sampler.lora_scale),
+                 ("scheduler", fast.scheduler if fast else sampler.scheduler),
+                 ("lora", dataclasses.asdict(style.lora) if style.lora else None),
+                 ("controlnet_scale", sampler.pose_scale), ("control_start", sampler.pose_start),
+                 ("control_end", sampler.pose_end)) + extra,
     )
 
 
@@ -152,8 +161,14 @@ class RenderOptions:
     steps: int | None = None  # override the style's step count
     max_side: int | None = None  # shrink so the longer side is at most this many pixels
     prompt_strip: bool = False  # draft art with the prompt as a note inside (never wanted on comic pages)
+    fast: str | None = None  # a fast preview: the presets/fast.yaml preset (its LoRA, scheduler, steps, guidance)
 
     def __post_init__(self) -> None:
+        if self.fast is not None:
+            load_fast(self.fast)  # PresetError lists the presets
+            if self.steps is not None:
+                raise StoryboardError("A fast preview renders the steps its LoRA was made for; leave out the step count "
+                                      "(--steps) or the fast preview (--fast).")
         if self.steps is not None and not 1 <= self.steps <= 150:
             raise StoryboardError(f"steps must be between 1 and 150, got {self.steps}.")
         if self.max_side is not None and not 64 <= self.max_side <= 4096:
@@ -184,19 +199,23 @@ def stale_panels(root: Path, project: Project, engine: Engine, options: RenderOp
     """Ids of panels without a usable take rendered from their current inputs."""
     sizes = planned_sizes(project, options)
     style = project_style(project)
-    steps, strip = (options.steps, options.prompt_strip) if options else (None, False)
-    return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps, strip)}
+    steps, strip, fast = (options.steps, options.prompt_strip, _fast(options)) if options else (None, False, None)
+    return {p.id for p in project.panels if _stale(root, project, p, engine, style, sizes[p.id], steps, strip, fast)}
 
 
 def is_stale(root: Path, project: Project, panel: Panel, engine: Engine, options: RenderOptions | None = None) -> bool:
     """True when the panel has no usable take rendered from its current inputs."""
     size = planned_sizes(project, options).get(panel.id, panel_size(panel))
     return _stale(root, project, panel, engine, project_style(project), size, options.steps if options else None,
-                  bool(options and options.prompt_strip))
+                  bool(options and options.prompt_strip), _fast(options))
+
+
+def _fast(options: RenderOptions | None) -> FastPreset | None:
+    return load_fast(options.fast) if options is not None and options.fast is not None else None
 
 
 def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
-           steps: int | None, prompt_strip: bool = False) -> bool:
+           steps: int | None, prompt_strip: bool = False, fast: FastPreset | None = None) -> bool:
     """True unless the chosen take was rendered from the panel's current inputs, with the take's own seed.
 
     Variations and a chosen take may have another seed than the panel: a locked seed stays, and a take is
@@ -209,7 +228,7 @@ def _stale(root: Path, project: Project, panel: Panel, engine: Engine, style: St
         return True
     if not resolve_inside(root, take.file).is_file():
         return True
-    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip)
+    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip, fast)
     return take.inputs != request_digest(request, engine)
 
 
@@ -288,13 +307,14 @@ def iter_render_panels(
                 continue
             style = project_style(current)
             size = planned.get(pid) or panel_size(panel)
-            if not force and not _stale(root, current, panel, engine, style, size, options.steps, options.prompt_strip):
+            if not force and not _stale(root, current, panel, engine, style, size, options.steps, options.prompt_strip,
+                                        _fast(options)):
                 yield PanelEvent(pid, index, len(wanted), "skipped", message="up to date")
                 continue
             context.check_cancelled()
             seed = panel.seed if panel.seed is not None else secrets.randbelow(MAX_SEED + 1)
             take, result = _render_take(root, current, panel, engine, style, size, options.steps, seed, context,
-                                        scorer=scorer, prompt_strip=options.prompt_strip)
+                                        scorer=scorer, prompt_strip=options.prompt_strip, fast=_fast(options))
             if take is None:
                 yield PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering")
                 continue
@@ -358,7 +378,8 @@ def render_variations(
             _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
             break
         take, result = _render_take(root, current, panel, engine, project_style(current), size, options.steps, seed,
-                                    context, variation=True, scorer=scorer, prompt_strip=options.prompt_strip)
+                                    context, variation=True, scorer=scorer, prompt_strip=options.prompt_strip,
+                                    fast=_fast(options))
         if take is None:
             _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
             break
@@ -400,12 +421,13 @@ def select_best(root: Path, panel_id: str, files: Iterable[str], score: str) -> 
 
 def _render_take(root: Path, project: Project, panel: Panel, engine: Engine, style: StylePreset, size: tuple[int, int],
                  steps: int | None, seed: int, context: RenderContext, variation: bool = False,
-                 scorer: TakeScorer | None = None, prompt_strip: bool = False) -> tuple[Take | None, RenderResult]:
+                 scorer: TakeScorer | None = None, prompt_strip: bool = False,
+                 fast: FastPreset | None = None) -> tuple[Take | None, RenderResult]:
     """Render one take of `panel` (as it is in `project`, the current story) and record it (record_take).
 
     Returns the take as recorded, or None when the panel was deleted while it rendered. A scoring failure
     never loses the take: it is logged and the take is kept without scores."""
-    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip)
+    request = build_request(root, project, panel, style, seed, size, steps, prompt_strip, fast)
     digest = request_digest(request, engine)
     result = engine.render(request, context)
     rel = f"renders/{panel.id}/{seed}-{digest[:8]}.png"
@@ -489,35 +511,3 @@ def _journal(root: Path, entry: dict) -> None:
 def _emit(callback: Callable[[PanelEvent], None] | None, event: PanelEvent) -> None:
     if callback is not None:
         callback(event)
-
-
-def check_project(root: Path, project: Project) -> list[tuple[str, str]]:
-    """Problems that need the files: (severity 'error' or 'warning', message) for each."""
-    problems: list[tuple[str, str]] = []
-    try:
-        project_style(project)
-    except StoryboardError as exc:
-        problems.append(("error", str(exc)))
-    for c in project.cast:
-        if not c.reference:
-            problems.append(("warning", f"Cast member {c.id!r} has no reference photo: draft mode draws them, StoryMaker "
-                             "cannot. Add a photo in the Cast tab (or 'reference:' in story.yaml)."))
-        for what, rel in (("reference photo", c.reference), ("mask", c.mask), ("outfit image", c.outfit)):
-            if rel and not resolve_inside(root, rel).is_file():
-                severity = "warning" if what == "reference photo" else "error"
-                problems.append((severity, f"Cast member {c.id!r}: {what} {rel} does not exist. Add the file or fix the path "
-                                 + ("(the draft engine can do without it; StoryMaker cannot)." if severity == "warning" else "")))
-    for panel in project.panels:
-        if panel.pose:
-            try:
-                pose = read_pose(resolve_inside(root, panel.pose))
-            except PoseError as exc:
-                problems.append(("error", f"Panel {panel.id!r}: {exc}"))
-            else:
-                if len(pose.people) < len(panel.characters):
-                    problems.append(("warning", f"Panel {panel.id!r}: the pose has {len(pose.people)} skeleton(s) for "
-                                     f"{len(panel.characters)} character(s); add a skeleton per character."))
-        for take in panel.takes:
-            if not resolve_inside(root, take.file).is_file():
-                problems.append(("warning", f"Panel {panel.id!r}: take {take.file} is missing; the panel will be rendered again."))
-    return problems

@@ -22,7 +22,7 @@ SCRIPT_ENDPOINTS = {"create_project", "open_sample", "open_project", "import_zip
                     "save_character", "remove_character", "face_check", "add_panel", "select_panel", "update_panel",
                     "duplicate_panel", "delete_panel", "move_panel_up", "move_panel_down", "add_balloon", "update_balloon",
                     "remove_balloon", "set_pose", "select_take", "set_style", "set_page", "render", "render_all",
-                    "render_panel", "render_variations", "stop", "export"}
+                    "render_panel", "render_variations", "stop", "export", "retouch"}
 
 
 
@@ -32,7 +32,8 @@ def test_blocks_build_with_named_endpoints(tmp_path: Path) -> None:
     demo = build_studio(DraftEngine(), tmp_path)
     names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
     assert SCRIPT_ENDPOINTS <= names
-    gpu = [fn for fn in demo.fns.values() if fn.api_name in {"render", "render_all", "render_panel", "render_variations", "export"}]
+    gpu = [fn for fn in demo.fns.values()
+           if fn.api_name in {"render", "render_all", "render_panel", "render_variations", "export", "retouch"}]
     assert all(fn.concurrency_id == "gpu" and fn.concurrency_limit == 1 for fn in gpu)
 
 
@@ -294,6 +295,50 @@ def test_style_tuning_and_painted_mask_through_the_api(server, tmp_path: Path) -
         assert mask.mode == "L" and mask.size == (90, 120) and mask.getbbox() == (20, 30, 70, 90)
     client.predict(api_name="/remove_mask")
     assert load_project(root).character("zoe").mask is None and (root / mask_rel).exists()  # kept for undo
+
+
+def test_retouch_a_region_of_the_chosen_take_through_the_api(server, tmp_path: Path) -> None:
+    """Issue 15 item 3: paint a region over the chosen take (Panels tab) and press Retouch, as a script would."""
+    import numpy as np
+    from gradio_client import Client, handle_file
+
+    from storyboard.storyfile import load_project
+
+    url, workspace = server
+    client = Client(url, verbose=False)
+    client.predict("Retouch Comic", api_name="/create_project")
+    photo = tmp_path / "mia.png"
+    Image.new("RGB", (200, 260), (200, 120, 90)).save(photo)
+    client.predict("Mia", "", "", handle_file(str(photo)), None, None, api_name="/add_character")
+    client.predict("{mia} waits in the rain", api_name="/add_panel")
+    client.predict("p1", api_name="/select_panel")
+    client.predict("{mia} waits in the rain", ["mia"], "full", "", None, 7, False, "", api_name="/update_panel")
+    client.predict(api_name="/render")
+    (root,) = [p.parent for p in workspace.glob("sessions/*/retouch-comic/story.yaml")]
+    take = load_project(root).panel("p1").selected_take
+    old = np.asarray(Image.open(root / take.file).convert("RGB"))
+    height, width = old.shape[:2]
+    # the draft engine redraws the panel from its inputs now: Mia leaves the panel, and the painted part shows it
+    client.predict("{mia} waits in the rain", [], "full", "", None, take.seed, False, "", api_name="/update_panel")
+    empty, stroke = tmp_path / "empty.png", tmp_path / "stroke.png"
+    Image.new("RGBA", (width, height), (0, 0, 0, 0)).save(empty)
+    layer = np.zeros((height, width, 4), dtype=np.uint8)
+    layer[:, : width * 3 // 5] = (249, 115, 22, 255)
+    Image.fromarray(layer, "RGBA").save(stroke)
+
+    def painting(path: Path) -> dict:
+        return {"background": handle_file(str(root / take.file)), "layers": [handle_file(str(path))],
+                "composite": handle_file(str(root / take.file)), "id": None}
+
+    with pytest.raises(Exception, match="Nothing is painted"):
+        client.predict(painting(empty), "", api_name="/retouch")
+    assert len(load_project(root).panel("p1").takes) == 1
+    client.predict(painting(stroke), "", api_name="/retouch")
+    panel = load_project(root).panel("p1")
+    assert len(panel.takes) == 2 and panel.selected == 1
+    new = np.asarray(Image.open(root / panel.selected_take.file).convert("RGB"))
+    assert np.array_equal(new[:, width * 3 // 4:], old[:, width * 3 // 4:]), "far from the painted region: the old take"
+    assert not np.array_equal(new, old)
 
 
 @pytest.mark.parametrize("caller", ["browser", "script", "no request"])

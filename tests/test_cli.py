@@ -298,3 +298,26 @@ def test_a_cast_member_without_a_photo_validates_with_a_warning_and_renders_in_d
             "in the Cast tab (or 'reference:' in story.yaml).") in problems
     assert main(["render", str(project_dir), "--engine", "draft"]) == 0
     assert all(p.selected_take is not None for p in load_project(project_dir).panels)
+
+
+def test_fast_and_retouch_with_the_draft_engine(project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15: --fast is for StoryMaker (draft renders as usual, the same takes); retouch redraws a painted region."""
+    assert main(["render", str(project_dir), "--engine", "draft"]) == 0
+    before = {p.id: p.takes for p in load_project(project_dir).panels}
+    assert main(["render", str(project_dir), "--engine", "draft", "--fast", "--force"]) == 0
+    assert "Fast previews are for StoryMaker" in capsys.readouterr().out
+    assert {p.id: p.takes for p in load_project(project_dir).panels} == before, "no draft take of its own"
+    assert main(["render", str(project_dir), "--engine", "draft", "--fast", "turbo"]) == 2
+    assert "There is no fast preset 'turbo'" in capsys.readouterr().err
+    take = load_project(project_dir).panel("p1").selected_take
+    size = Image.open(project_dir / take.file).size
+    mask = tmp_path / "mask.png"
+    Image.new("L", size, 0).save(mask)
+    assert main(["retouch", str(project_dir), "p1", "--mask", str(mask), "--engine", "draft"]) == 2
+    assert "has nothing painted" in capsys.readouterr().err
+    Image.new("L", size, 255).save(mask)
+    assert main(["retouch", str(project_dir), "p1", "--mask", str(mask), "--engine", "draft", "--prompt", "{mia} jumps"]) == 0
+    assert "redrawn by the draft engine" in capsys.readouterr().out
+    panel = load_project(project_dir).panel("p1")
+    assert len(panel.takes) == 2 and panel.selected == 1
+    assert main(["retouch", str(project_dir), "p9", "--mask", str(mask)]) == 2

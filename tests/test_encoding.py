@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from storyboard.engines import CharacterRef
 from storyboard.engines.storymaker.encoding import (
@@ -21,6 +22,7 @@ from storyboard.engines.storymaker.encoding import (
     align_face,
     character_crop,
 )
+from storyboard.engines.storymaker.crops import mask_box
 from storyboard.errors import EngineError, EngineUnavailable
 from tests.tiny_models.clip import build_tiny_clip, to_transformers
 from tests.tiny_models.face import build_tiny_buffalo, face_image, no_face_image, person_mask
@@ -121,6 +123,50 @@ def test_character_crop_is_the_masks_box_on_white(cast: dict[str, Path]) -> None
     np.testing.assert_array_equal(ours, expected)
     # background far from the person is white, the person is not
     assert (ours[5, 5] == 255).all() and (ours[200, 112] != 255).any()
+
+
+def reference_box(mask_rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """The released pipeline's box: the bounding rectangles of the external contours of the first channel."""
+    contours, _ = cv2.findContours(np.ascontiguousarray(mask_rgb[:, :, 0]), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    rects = [cv2.boundingRect(c) for c in contours]
+    return (min(x for x, _, _, _ in rects), min(y for _, y, _, _ in rects), max(x + w for x, _, w, _ in rects),
+            max(y + h for _, y, _, h in rects))
+
+
+def soft_mask() -> np.ndarray:
+    """A person-shaped mask drawn at 4x and scaled down, then feathered: anti-aliased, soft-edged (0-255)."""
+    big = person_mask((384 * 4, 384 * 4), (132 * 4, 48 * 4, 120 * 4)).resize((384, 384), Image.Resampling.BOX)
+    return np.asarray(big.filter(ImageFilter.GaussianBlur(4)))
+
+
+def test_the_crop_box_of_a_soft_mask_is_the_references_and_ignores_isolated_noise(cast: dict[str, Path]) -> None:
+    """Issue 15 item 4: every non-zero pixel of the mask is boxed, as in the reference; specks apart from the
+    character (compression noise) are not."""
+    mask = soft_mask()
+    rgb = np.repeat(mask[:, :, None], 3, axis=2)
+    expected = reference_box(rgb)
+    assert mask_box(mask) == expected
+    ys, xs = np.nonzero(mask >= 128)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) != expected, "the old threshold at 128 boxed less"
+    # the crop is the reference's: that box of the photo, white outside the blurred mask
+    photo = np.asarray(Image.open(cast["mia"]).convert("RGB"))
+    x0, y0, x1, y1 = expected
+    alpha = cv2.GaussianBlur(rgb[y0:y1, x0:x1], (5, 5), 0) / 255.0
+    reference = np.asarray(Image.fromarray((255 * (1 - alpha) + alpha * photo[y0:y1, x0:x1]).astype(np.uint8))
+                           .resize((224, 224)))
+    np.testing.assert_array_equal(np.asarray(character_crop(Image.fromarray(photo), Image.fromarray(mask))), reference)
+    # isolated faint specks (JPEG noise in the background) would widen the reference's box, not ours
+    noisy = mask.copy()
+    for x, y, value in ((3, 3, 4), (380, 10, 9), (10, 370, 2), (378, 381, 14)):
+        noisy[y, x] = value
+    assert reference_box(np.repeat(noisy[:, :, None], 3, axis=2))[:3] == (3, 3, 381)
+    assert mask_box(noisy) == expected
+    # a JPEG-saved mask: the box keeps the soft edge, give or take the compression's own 8-px blocks
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, format="JPEG", quality=70)
+    jpeg = np.asarray(Image.open(buffer).convert("L"))
+    assert max(abs(a - b) for a, b in zip(mask_box(jpeg), expected)) <= 8
+    assert mask_box(np.zeros((8, 8), np.uint8)) is None
 
 
 def test_encode_without_mask_uses_the_whole_photo_and_says_so(encoder: CharacterEncoder, cast: dict[str, Path]) -> None:

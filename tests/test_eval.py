@@ -92,6 +92,29 @@ def test_eval_writes_per_image_csv_and_the_table_1_summary(tiny_dir: Path, chara
     assert "[8/8] ben, seed 1" in captured.out and "| StoryMaker (this run) |" in captured.out
 
 
+def test_eval_blend_sweep_prints_the_trade_off_table(tiny_dir: Path, characters: Path, prompts: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """Issue 15 item 2: `eval --blend` runs the eval once per identity_start value and prints the Face Sim / CLIP-I /
+    CLIP-T trade-off table."""
+    out = tmp_path / "sweep"
+    args = ["eval", "--characters", str(characters), "--prompts", str(prompts), "--images-per-prompt", "1", "-o", str(out),
+            "--models", str(tiny_dir), "--steps", "4", "--size", "64"]
+    assert main(args + ["--blend", "0,2"]) == 2 and "from 0 (the released behaviour) to 0.9" in capsys.readouterr().err
+    code = main(args + ["--blend", "0,0.5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "| Characters join after | Face Sim ↑ | CLIP-I ↑ | CLIP-T ↑ | s / image | Images |" in captured.out
+    assert "| step 0 (released) |" in captured.out and "| 50% of the steps |" in captured.out
+    rows = (out / "blend_sweep.csv").read_text().splitlines()
+    assert rows[0] == "identity_start,images,Face Sim,CLIP-I,CLIP-T,seconds per image"
+    assert [r.split(",")[:2] for r in rows[1:]] == [["0", "4"], ["0.5", "4"]], "2 characters x 2 prompts x 1 image each"
+    assert (out / "blend_sweep.md").read_text().startswith("| Characters join after")
+    for folder in ("blend-0", "blend-0.5"):
+        assert (out / folder / "per_image.csv").is_file() and (out / folder / "summary.md").is_file()
+    released, blended = (out / "blend-0" / "images" / "ana" / "01-0.png"), (out / "blend-0.5" / "images" / "ana" / "01-0.png")
+    assert Image.open(released).tobytes() != Image.open(blended).tobytes()
+
+
 @pytest.mark.parametrize(("setup", "words"), [
     ("empty", ["There are no character photos in", ".png"]),
     ("no prompts file", ["The prompts file", "does not exist"]),

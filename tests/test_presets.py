@@ -66,6 +66,8 @@ def test_apply_fills_the_template_and_adds_missing_trigger_words() -> None:
         ({"sampler": {"steps": True}}, "'steps' must be"),
         ({"sampler": {"pose_scale": 3}}, "pose_scale 3.0 is out of range"),
         ({"sampler": {"pose_start": 0.6, "pose_end": 0.4}}, "pose_start (0.6) must come before pose_end (0.4)"),
+        ({"sampler": {"identity_start": 0.95}}, "identity_start 0.95 is out of range; use 0.0 to 0.9"),
+        ({"sampler": {"identity_start": 0.5, "identity_end": 0.5}}, "identity_start (0.5) must come before identity_end"),
         ({"draft": {"palette": "sepia"}}, "draft palette 'sepia' is unknown; use one of cast, grey, mono"),
         ({"draft": {"texture": "glitter"}}, "draft texture 'glitter' is unknown"),
         ({"draft": {"paper": "white"}}, "draft paper 'white' must be a colour like"),
@@ -104,3 +106,25 @@ def test_every_shipped_style_describes_its_draft_look() -> None:
     assert parse_style({k: v for k, v in GOOD.items()}, "plain", "plain.yaml").draft == DraftLook()
     look = parse_style({**GOOD, "draft": {"paper": "#FFFFFF", "line_weight": 2}}, "x", "x.yaml").draft
     assert look.paper == "#ffffff" and look.line_weight == 2.0 and isinstance(look.line_weight, float)
+
+
+def test_the_fast_presets_name_real_files_their_licences_and_their_samplers(tmp_path: Path) -> None:
+    """Issue 15 item 1: presets/fast.yaml names public step-distillation LoRAs for SDXL with licences, 4-8 steps."""
+    from storyboard.presets import SCHEDULERS, list_fast, load_fast
+
+    default, presets = list_fast()
+    assert default == "lightning-8step" and load_fast() == presets[default]
+    files = {p.id: (p.repo, p.file, p.license.split(" ")[0]) for p in presets.values()}
+    assert files["lightning-8step"] == ("ByteDance/SDXL-Lightning", "sdxl_lightning_8step_lora.safetensors", "openrail++")
+    assert files["hyper-8step-cfg"] == ("ByteDance/Hyper-SD", "Hyper-SDXL-8steps-CFG-lora.safetensors", "openrail++")
+    assert files["dmd2-4step"][2] == "cc-by-nc-4.0"
+    for preset in presets.values():
+        assert 4 <= preset.steps <= 8 and preset.scheduler in SCHEDULERS and preset.license
+    broken = tmp_path / "fast.yaml"
+    broken.write_text(yaml.safe_dump({"schema": 1, "default": "x", "presets": {"x": {
+        "name": "x", "repo": "a/b", "file": "x.ckpt", "scheduler": "lcm", "steps": 4, "guidance": 1}}}))
+    with pytest.raises(PresetError, match="must be a .safetensors file"):
+        list_fast(broken)
+    broken.write_text(yaml.safe_dump({"schema": 1, "default": "y", "presets": {}}))
+    with pytest.raises(PresetError, match="default fast preset 'y'"):
+        list_fast(broken)

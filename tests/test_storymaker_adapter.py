@@ -255,3 +255,63 @@ def test_the_released_layout_builds_with_the_released_shapes() -> None:
     assert list(unet.attn_processors.keys()) == [order[i] for i in range(len(order))]
     assert {k: tuple(v.shape) for k, v in layers.state_dict().items()} == shapes["ip_adapter"]
     assert sum(hasattr(p, "to_k_ip") for p in layers) == 70 and len(layers) == 140
+
+
+def test_step_blended_identity_keeps_the_released_latents_at_its_default(state, tmp_path: Path) -> None:
+    """Issue 15 item 2. At the default (characters from step 0 to the end) the latents after every step are those of
+    the released method (the same scales at every step); with identity_start 0.5 the first half of the steps equal a
+    run without characters, and the second half do not. The processors' math itself is checked against the method
+    written out by hand above."""
+    from diffusers import StableDiffusionXLPipeline
+
+    from storyboard.engines.storymaker.attention import install
+    from storyboard.engines.storymaker.blend import IdentitySchedule
+    from tiny_models.sdxl import tiny_components
+
+    pipe = StableDiffusionXLPipeline(**tiny_components(tmp_path))
+    pipe.set_progress_bar_config(disable=True)
+    install(pipe.unet, processors_for(pipe.unet, state["ip_adapter"]))
+    sd = state["image_proj_model"]
+    g = torch.Generator().manual_seed(5)
+    text, negative_text = torch.randn(1, 77, CROSS_DIM, generator=g), torch.randn(1, 77, CROSS_DIM, generator=g)
+    pooled, negative_pooled = torch.randn(1, 32, generator=g), torch.randn(1, 32, generator=g)
+    identity, crop, face = inputs(1)
+    with torch.no_grad():
+        image = ref_projection(sd, identity, crop, face)
+        negative_image = ref_projection(sd, torch.zeros_like(identity), torch.zeros_like(crop), torch.zeros_like(face))
+    steps = 4
+
+    def latents(prompt, negative, kwargs, schedule=None):
+        seen = []
+
+        def on_step(p, step, timestep, tensors):
+            seen.append(tensors["latents"].clone())
+            if schedule is not None:
+                schedule.after_step(p, step)
+            return tensors
+
+        if schedule is not None:
+            schedule.begin(steps)
+        with torch.no_grad():
+            pipe(prompt_embeds=prompt, negative_prompt_embeds=negative, pooled_prompt_embeds=pooled,
+                 negative_pooled_prompt_embeds=negative_pooled, width=64, height=64, num_inference_steps=steps,
+                 guidance_scale=7.5, generator=torch.Generator().manual_seed(0), cross_attention_kwargs=kwargs,
+                 callback_on_step_end=on_step, output_type="latent")
+        return seen
+
+    with_characters = (torch.cat([text, image], dim=1), torch.cat([negative_text, negative_image], dim=1))
+    released = {"text_len": 77, "ip_scale": 0.8, "lora_scale": 0.8}
+    reference = latents(*with_characters, dict(released))
+    kwargs = dict(released)
+    at_default = latents(*with_characters, kwargs, IdentitySchedule(kwargs))
+    assert len(reference) == steps
+    for ours, ref in zip(at_default, reference):
+        torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+    nobody = latents(text, negative_text, {"text_len": 77, "ip_scale": 0.0, "lora_scale": 0.0})
+    kwargs = dict(released)
+    blended = latents(*with_characters, kwargs, IdentitySchedule(kwargs, start=0.5))
+    for step in (0, 1):
+        torch.testing.assert_close(blended[step], nobody[step], rtol=0, atol=1e-6)
+    for step in (2, 3):
+        assert not torch.allclose(blended[step], nobody[step], atol=1e-4), f"the characters act from step {step}"
+        assert not torch.allclose(blended[step], reference[step], atol=1e-4)

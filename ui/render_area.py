@@ -24,8 +24,11 @@ STATE_TEXT = {"current": "up to date", "stale": "inputs changed: render again", 
 
 
 def run_render(ctx: AppContext, root_value: str, session_value: str, which: str, panel_id: str | None, count: int,
-               progress: gr.Progress, request: gr.Request | None) -> Iterator[tuple[str, studio.RenderUpdate | None]]:
-    """Render through the studio and yield (status text, update) after each panel; Stop ends it cleanly."""
+               progress: gr.Progress, request: gr.Request | None,
+               fast: bool = False) -> Iterator[tuple[str, studio.RenderUpdate | None]]:
+    """Render through the studio and yield (status text, update) after each panel; Stop ends it cleanly.
+
+    `fast`: previews with a step-distillation LoRA (a few steps; takes of their own)."""
     project_root = ctx.project_root(root_value, session_value, request)
     key = str(ctx.session_dir(session_value, request))
     if not ctx.engines.loaded and ctx.engines.planned != "draft":
@@ -44,8 +47,10 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
     progress(0, desc="Starting")
     from storyboard.engines import RenderContext
 
+    if fast and engine.name == "draft":
+        yield "Fast previews are for StoryMaker; draft thumbnails render as usual.", None
     updates = studio.iter_render(project_root, engine, ctx.settings, which, panel_id, int(count or 1),
-                                 RenderContext(cancel_event=cancel), on_step)
+                                 RenderContext(cancel_event=cancel), on_step, fast=bool(fast))
     try:
         for update in updates:
             state["done"], state["total"] = update.done, max(1, update.total)
@@ -124,6 +129,7 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         stale_btn = gr.Button("Render changed panels", variant="primary", elem_id="render-stale", scale=2)
         all_btn = gr.Button("Render all panels again", elem_id="render-all", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="render-stop", scale=1)
+        fast = fast_checkbox("render-fast")
     status = gr.Markdown("", elem_id="render-status")
     gallery = gr.Gallery(label="Panels, in reading order", columns=4, height=480, object_fit="contain",
                          elem_id="render-gallery", buttons=["fullscreen"])
@@ -134,10 +140,11 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     def render(which: str):
         @user_errors_gen
-        def handler(root_value: str, session_value: str, request: gr.Request,
+        def handler(root_value: str, session_value: str, fast_value: bool, request: gr.Request,
                     progress: gr.Progress = gr.Progress(track_tqdm=True)):
             board = None
-            for message, update in run_render(ctx, root_value, session_value, which, None, 1, progress, request):
+            for message, update in run_render(ctx, root_value, session_value, which, None, 1, progress, request,
+                                              fast=bool(fast_value)):
                 if board is None:
                     board = Board(ctx, ctx.project_root(root_value, session_value, request))
                 final = update is None or update.done >= update.total
@@ -153,10 +160,22 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         return "Stopping after the current step ..."
 
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
-    ctx.refresh_banner_after(stale_btn.click(render("stale"), [root, session], [gallery, status], api_name="render", **gpu))
-    ctx.refresh_banner_after(all_btn.click(render("all"), [root, session], [gallery, status], api_name="render_all", **gpu))
+    ctx.refresh_banner_after(stale_btn.click(render("stale"), [root, session, fast], [gallery, status], api_name="render",
+                                             **gpu))
+    ctx.refresh_banner_after(all_btn.click(render("all"), [root, session, fast], [gallery, status], api_name="render_all",
+                                           **gpu))
     stop_btn.click(stop, [session], [status], api_name="stop", queue=False)
     return Area([gallery, status], refresh)
+
+
+def fast_checkbox(elem_id: str) -> gr.Checkbox:
+    """The "Fast preview" switch beside Render buttons: a per-render choice, not a style setting, so a preview never
+    marks every panel as changed and a comic is never silently made of previews."""
+    from storyboard.presets import load_fast
+
+    preset = load_fast()
+    return gr.Checkbox(label="Fast preview", value=False, scale=1, min_width=120, elem_id=elem_id,
+                       info=f"{preset.steps} steps with {preset.name} ({preset.license.split(' ')[0]}); a take of its own")
 
 
 def take_caption(index: int, selected: int | None, take: Any, characters: Sequence[str] = ()) -> str:

@@ -97,6 +97,7 @@ from storyboard.studio.render import (
     iter_render,
     CancelRegistry,
 )
+from storyboard.studio.retouch import retouch_panel
 
 __all__ = [
     "NothingToUndo",
@@ -171,4 +172,5 @@ __all__ = [
     "panel_states",
     "iter_render",
     "CancelRegistry",
+    "retouch_panel",
 ]

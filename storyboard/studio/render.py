@@ -14,6 +14,7 @@ from storyboard.errors import StoryboardError
 from storyboard.model import (
     Project,
 )
+from storyboard.presets import load_fast
 from storyboard.render import RenderOptions, iter_render_panels, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
@@ -36,9 +37,11 @@ class RenderUpdate:
     project: Project
 
 
-def render_options(settings: Settings, steps: int | None = None) -> RenderOptions:
-    """RenderOptions within the app's limits (renders shrink to max_render_side on a Space)."""
-    return RenderOptions(steps=steps or None, max_side=settings.max_render_side or None)
+def render_options(settings: Settings, steps: int | None = None, fast: bool = False) -> RenderOptions:
+    """RenderOptions within the app's limits (renders shrink to max_render_side on a Space); `fast`: a preview with
+    the default step-distillation LoRA of presets/fast.yaml."""
+    return RenderOptions(steps=steps or None, max_side=settings.max_render_side or None,
+                         fast=load_fast().id if fast else None)
 
 
 def panel_states(root: Path | str, project: Project, engine: Engine, settings: Settings) -> dict[str, str]:
@@ -55,19 +58,20 @@ def panel_states(root: Path | str, project: Project, engine: Engine, settings: S
 
 def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str = "stale", panel_id: str | None = None,
                 count: int = 1, context: RenderContext | None = None,
-                on_step: Callable[[str, int, int], None] | None = None) -> Iterator[RenderUpdate]:
+                on_step: Callable[[str, int, int], None] | None = None, fast: bool = False) -> Iterator[RenderUpdate]:
     """Render panels one at a time and yield after each, so a UI can show them as they finish (and once before
     the first, with how many will render).
 
     `which`: 'stale' (every panel whose inputs changed), 'all', 'panel' (one panel, again) or
     'variations' (`count` new takes of one panel). `on_step(panel_id, step, total)` reports engine steps.
+    `fast`: previews with a step-distillation LoRA (takes of their own; the draft engine renders as usual).
     RenderCancelled propagates when the context is cancelled; panels finished before that are kept.
     """
     check_text("choice", which, "render choice")
     check_text("choice", panel_id, "panel id")
     root = Path(root)
     project = load_project(root)
-    options = render_options(settings)
+    options = render_options(settings, fast=fast and engine.name != "draft")
     if which in ("panel", "variations"):
         _panel(project, panel_id or "", root)
         targets = [panel_id] * (count if which == "variations" else 1)
@@ -81,7 +85,7 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
     else:
         raise StudioError(f"Unknown render choice {which!r}; use stale, all, panel or variations.")
     _check_renderable(project, targets)
-    if targets:
+    if targets and options.fast is None:  # a fast preview renders its LoRA's few steps
         check_steps(project, settings)
     total = len(targets)
     if not total:

@@ -13,9 +13,12 @@ from tiny_models.face import MARKER_RGB, build_tiny_buffalo
 from tiny_models.sdxl import build_tiny_adapter, build_tiny_controlnet, build_tiny_lora, build_tiny_sdxl
 
 
+FAST_FILE = "sdxl_lightning_8step_lora.safetensors"  # what `render --fast` looks for first (presets/fast.yaml)
+
+
 def build_tiny_models_dir(dest: Path, controlnet: bool = True) -> Path:
-    """sdxl/, storymaker/mask.bin, clip-vit-h-14/, insightface/models/buffalo_l/, controlnet-openpose/ and
-    loras/tiny-style.safetensors."""
+    """sdxl/, storymaker/mask.bin, clip-vit-h-14/, insightface/models/buffalo_l/, controlnet-openpose/,
+    loras/tiny-style.safetensors and fast/ with a tiny LoRA under the default fast preset's file name."""
     dest.mkdir(parents=True, exist_ok=True)
     build_tiny_sdxl(dest / "sdxl")
     clip = build_tiny_clip(dest)
@@ -25,6 +28,8 @@ def build_tiny_models_dir(dest: Path, controlnet: bool = True) -> Path:
     if controlnet:
         build_tiny_controlnet(dest / "sdxl", dest / "controlnet-openpose")
     build_tiny_lora(dest / "sdxl", dest / "loras" / "tiny-style.safetensors")
+    # the default fast preset's file name (presets/fast.yaml), tiny random weights on the attention and feed-forward
+    build_tiny_lora(dest / "sdxl", dest / "fast" / FAST_FILE, seed=3, targets=("to_q", "to_v", "ff.net.2"))
     shutil.rmtree(dest / "_tokenizer", ignore_errors=True)
     return dest
 

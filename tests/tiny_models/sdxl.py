@@ -165,14 +165,16 @@ def build_tiny_adapter(sdxl_dir: Path, dest: Path, clip_dim: int) -> Path:
     return dest
 
 
-def build_tiny_lora(sdxl_dir: Path, dest: Path) -> Path:
-    """A style LoRA (diffusers/PEFT format, .safetensors) for the tiny UNet, with non-zero weights."""
+def build_tiny_lora(sdxl_dir: Path, dest: Path, seed: int = 2,
+                    targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")) -> Path:
+    """An SDXL LoRA (diffusers/PEFT format, .safetensors) for the tiny UNet, with non-zero weights: a style LoRA, or
+    (another seed, other layers) a stand-in for a step-distillation LoRA."""
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     unet = UNet2DConditionModel.from_pretrained(sdxl_dir / "unet")
-    torch.manual_seed(2)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+    torch.manual_seed(seed)
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=list(targets), init_lora_weights=False))
     StableDiffusionXLPipeline.save_lora_weights(dest.parent, unet_lora_layers=get_peft_model_state_dict(unet), weight_name=dest.name)
     return dest

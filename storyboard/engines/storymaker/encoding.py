@@ -40,35 +40,19 @@ import torch
 from PIL import Image
 
 from storyboard.engines.base import CharacterRef
+from storyboard.engines.storymaker.crops import CROP_PX, align_face, character_crop, fit_mask
+from storyboard.engines.storymaker.encoder_files import (BUFFALO_HOWTO, CLIP_HOWTO, buffalo_dir, clip_weights,
+                                                         model_fingerprint)
 from storyboard.errors import EngineError, EngineUnavailable, ImageError
 from storyboard.images import open_image
 
 log = logging.getLogger(__name__)
 
-ENCODING_VERSION = 2  # bump when the preprocessing changes: old cache entries are then ignored (2: storyboard.images)
-BUFFALO_PACK = "buffalo_l"
-BUFFALO_FILES = ("det_10g.onnx", "w600k_r50.onnx")  # detection, recognition: the two modules used
-CLIP_CONFIG = "open_clip_config.json"
-CLIP_WEIGHTS = (  # open_clip's own order of preference
-    "open_clip_model.safetensors",
-    "open_clip_pytorch_model.safetensors",
-    "open_clip_pytorch_model.bin",
-    "open_clip_pytorch_model.pth",
-)
-CROP_PX = 224
+ENCODING_VERSION = 3  # bump when the preprocessing changes: old cache entries are then ignored (2: storyboard.images,
+# 3: the crop box holds every non-zero mask pixel, as the reference does)
 DETECTION_SIZE = (640, 640)
 MIN_FACE_PX = 100
 MEMORY_ENTRIES = 64  # encodings kept in memory by one encoder
-MASK_BLUR_KERNEL = 5  # a 5 x 5 Gaussian softens the mask edge before the background is whitened
-INSIGHTFACE_LICENSE = "The insightface model packs are licensed for non-commercial research use only."
-BUFFALO_HOWTO = (
-    "Get buffalo_l.zip from the insightface model zoo (github.com/deepinsight/insightface, release v0.7) and "
-    "unzip it so that the .onnx files lie directly in {folder}. " + INSIGHTFACE_LICENSE
-)
-CLIP_HOWTO = (
-    "Put an open_clip ViT-H/14 model folder there: open_clip_config.json and open_clip_model.safetensors (or "
-    "open_clip_pytorch_model.bin) from the Hugging Face repository laion/CLIP-ViT-H-14-laion2B-s32B-b79K."
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,15 +101,15 @@ class CharacterEncoder:
         cache_dir: Path | None = None,
         mask_maker: MaskMaker | None = None,
     ) -> None:
-        self.buffalo_dir = _buffalo_dir(Path(face_dir))
+        self.buffalo_dir = buffalo_dir(Path(face_dir))
         self.clip_dir = Path(clip_dir)
-        self.clip_weights = _clip_weights(self.clip_dir)
+        self.clip_weights = clip_weights(self.clip_dir)
         self.device = device
         self.dtype = dtype
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.mask_maker = mask_maker
         self.calls = 0  # real (uncached) encodings done
-        self.model_id = _model_fingerprint(self.buffalo_dir, self.clip_dir, self.clip_weights)
+        self.model_id = model_fingerprint(self.buffalo_dir, self.clip_dir, self.clip_weights)
         self._memory: OrderedDict[str, CharacterEncoding] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
         self._face_app: Any = None
@@ -298,7 +282,7 @@ class CharacterEncoder:
         """The character crop of the photo: by its mask, an automatic mask, or the whole photo."""
         if mask is not None:
             mask_image = _decode_image(mask, character.mask, "mask", character, mode="mask")
-            return character_crop(photo, _fit_mask(mask_image, photo, character, notes), character)
+            return character_crop(photo, fit_mask(mask_image, photo, character, notes), character)
         if self.mask_maker is not None:
             try:
                 made = self.mask_maker(photo)
@@ -308,7 +292,7 @@ class CharacterEncoder:
                     f"{exc}. Add a mask image to the cast entry instead."
                 ) from exc
             notes.append(f"No mask for {character.name}: one was made automatically by {self.mask_maker.name}.")
-            return character_crop(photo, _fit_mask(made, photo, character, notes), character)
+            return character_crop(photo, fit_mask(made, photo, character, notes), character)
         notes.append(f"No mask for {character.name}: the whole photo is used as the character crop.")
         return photo.resize((CROP_PX, CROP_PX), Image.BICUBIC)
 
@@ -452,56 +436,6 @@ class CharacterEncoder:
 # -- image helpers ------------------------------------------------------------------------------------------
 
 
-def align_face(photo: Image.Image, kps: np.ndarray, size: int = CROP_PX) -> Image.Image:
-    """The face aligned to the ArcFace template at `size` px (insightface's norm_crop), as RGB."""
-    from insightface.utils import face_align  # noqa: PLC0415
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        aligned = face_align.norm_crop(np.asarray(photo), landmark=kps, image_size=size)
-    return Image.fromarray(aligned)
-
-
-def character_crop(photo: Image.Image, mask: Image.Image, character: CharacterRef | None = None) -> Image.Image:
-    """The mask's bounding box of the photo, white outside the slightly blurred mask, stretched to 224 x 224."""
-    import cv2  # noqa: PLC0415
-
-    alpha = np.asarray(mask.convert("L"))
-    ys, xs = np.nonzero(alpha >= 128)
-    if len(xs) == 0:
-        who = f" of {character.name} ({character.mask})" if character is not None else ""
-        raise EngineError(f"The mask{who} is empty: paint the character white on black, or remove the mask.")
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    pixels = np.asarray(photo, dtype=np.float64)[y0:y1, x0:x1]
-    soft = cv2.GaussianBlur(alpha[y0:y1, x0:x1], (MASK_BLUR_KERNEL, MASK_BLUR_KERNEL), 0)[:, :, None] / 255.0
-    # float64 and truncated to uint8 as in the released pipeline, so crops match it pixel for pixel
-    whitened = np.clip(255.0 * (1.0 - soft) + soft * pixels, 0, 255).astype(np.uint8)
-    return Image.fromarray(whitened).resize((CROP_PX, CROP_PX), Image.BICUBIC)
-
-
-def _fit_mask(mask: Image.Image, photo: Image.Image, character: CharacterRef, notes: list[str]) -> Image.Image:
-    """The mask as "L" at the photo's size: alpha when the mask is a cut-out, resized when only the scale differs."""
-    if mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info):
-        rgba = mask.convert("RGBA")
-        alpha = rgba.getchannel("A")
-        mask = alpha if alpha.getextrema() != (255, 255) else rgba.convert("L")
-    else:
-        mask = mask.convert("L")
-    if mask.size != photo.size:
-        mask_ratio, photo_ratio = mask.width / mask.height, photo.width / photo.height
-        if abs(mask_ratio - photo_ratio) > 0.01 * photo_ratio:
-            raise EngineError(
-                f"The mask of {character.name} ({character.mask}) is {mask.width}x{mask.height} but the photo is "
-                f"{photo.width}x{photo.height}: draw the mask over the photo itself, at the same size."
-            )
-        notes.append(
-            f"The mask of {character.name} is {mask.width}x{mask.height}, the photo {photo.width}x{photo.height}: "
-            "the mask was resized to fit."
-        )
-        mask = mask.resize(photo.size, Image.BILINEAR)
-    return mask
-
-
 def _read_bytes(path: Path | None, what: str, character: CharacterRef) -> bytes:
     try:
         return Path(path).read_bytes()  # type: ignore[arg-type]
@@ -531,43 +465,3 @@ def _frozen(
     for array in arrays:
         array.setflags(write=False)
     return CharacterEncoding(arrays[0], arrays[1], arrays[2], box, notes)
-
-
-# -- model folders ------------------------------------------------------------------------------------------
-
-
-def _buffalo_dir(face_dir: Path) -> Path:
-    """The buffalo_l folder under `face_dir` (the `insightface` folder, or buffalo_l itself); checks its files."""
-    folder = face_dir if face_dir.name == BUFFALO_PACK else face_dir / "models" / BUFFALO_PACK
-    missing = [name for name in BUFFALO_FILES if not (folder / name).is_file()]
-    if missing:
-        raise EngineUnavailable(
-            f"The insightface face models are missing from {folder}: {', '.join(missing)}. "
-            + BUFFALO_HOWTO.format(folder=folder)
-        )
-    return folder
-
-
-def _clip_weights(clip_dir: Path) -> Path:
-    missing = [] if (clip_dir / CLIP_CONFIG).is_file() else [CLIP_CONFIG]
-    weights = next((clip_dir / name for name in CLIP_WEIGHTS if (clip_dir / name).is_file()), None)
-    if weights is None:
-        missing.append(" or ".join(CLIP_WEIGHTS))
-    if missing:
-        raise EngineUnavailable(f"The CLIP image encoder is missing from {clip_dir}: {'; '.join(missing)}. " + CLIP_HOWTO)
-    return weights  # type: ignore[return-value]
-
-
-def _model_fingerprint(buffalo_dir: Path, clip_dir: Path, clip_weights: Path) -> str:
-    """A short id of the model files (size and the first and last MiB of each), cheap even for GB files."""
-    files = [buffalo_dir / name for name in BUFFALO_FILES] + [clip_dir / CLIP_CONFIG, clip_weights]
-    digest = hashlib.sha256()
-    for path in files:
-        size = path.stat().st_size
-        digest.update(f"{path.name}:{size}|".encode())
-        with path.open("rb") as f:
-            digest.update(f.read(1 << 20))
-            if size > 2 << 20:
-                f.seek(-(1 << 20), os.SEEK_END)
-                digest.update(f.read(1 << 20))
-    return digest.hexdigest()[:24]

@@ -20,8 +20,10 @@ from PIL import Image
 
 from storyboard.engines.base import CharacterRef, RenderContext, RenderRequest, RenderResult
 from storyboard.engines.storymaker.adapter import build_projection, read_checkpoint
-from storyboard.engines.storymaker.attention import install, installed, processors_for
+from storyboard.engines.storymaker.attention import install, processors_for
+from storyboard.engines.storymaker.blend import IdentitySchedule
 from storyboard.engines.storymaker.encoding import CharacterEncoding
+from storyboard.engines.storymaker.loras import LoraSet
 from storyboard.engines.storymaker.models import ModelPaths, resolve_models
 from storyboard.errors import EngineError, EngineUnavailable, RenderCancelled
 from storyboard.poses import Pose
@@ -36,6 +38,10 @@ SCHEDULERS = {
     "dpmpp-2m": ("DPMSolverMultistepScheduler", {}),
     "dpmpp-2m-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
     "ddim": ("DDIMScheduler", {}),
+    # what step-distillation LoRAs were made for (presets/fast.yaml)
+    "euler-trailing": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),
+    "ddim-trailing": ("DDIMScheduler", {"timestep_spacing": "trailing"}),
+    "lcm": ("LCMScheduler", {}),
 }
 
 
@@ -52,11 +58,14 @@ class StoryMakerSettings:
     control_end: float = 1.0
     pose_map_style: str = "thick"  # the default ControlNet (xinsir) was trained on thicker lines
     lora: dict | None = None
+    fast: dict | None = None  # a fast-preview LoRA (presets/fast.yaml): name, repo, file, weight
+    identity_start: float = 0.0  # fraction of the steps before the characters join (storyboard.engines.storymaker.blend)
+    identity_end: float = 1.0
 
     @classmethod
     def from_request(cls, request: RenderRequest) -> StoryMakerSettings:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in request.options if k in known and (v is not None or k == "lora")})
+        return cls(**{k: v for k, v in request.options if k in known and (v is not None or k in ("lora", "fast"))})
 
 
 def pick_device(preferred: str | None = None) -> tuple[str, torch.dtype]:
@@ -122,7 +131,10 @@ class StoryMakerEngine:
 
             masker = SegmentationMasker(paths.segmentation, device="cpu")  # once per character: the CPU is enough
         self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device, dtype=self.dtype, mask_maker=masker)
-        self._lora: str | None = None
+        self.loras = LoraSet(self.pipe, paths.loras, paths.fast)  # the style's and the fast-preview LoRA
+        self._scheduler_config = dict(self.pipe.scheduler.config)  # every scheduler is made from the model's own
+        self._scheduler_names: dict[int, str] = {}  # id(pipeline) -> the scheduler it has now
+        self._inpaint_pipes: dict[bool, Any] = {}  # with pose -> an inpainting pipeline sharing the loaded parts
         self._projected: dict[tuple, tuple[tuple, torch.Tensor]] = {}  # cast combination -> image tokens
         self._negatives: dict[int, torch.Tensor] = {}  # number of characters -> tokens of all-zero inputs
         self.projections = 0  # how many times the projection ran for a cast (for tests and benchmarks)
@@ -160,37 +172,11 @@ class StoryMakerEngine:
             kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"][:, : self._text_len]
         return args, kwargs
 
-    # ------------------------------------------------------------------ style LoRAs
+    # ------------------------------------------------------------------ LoRAs
 
     def set_style_lora(self, lora: dict | None) -> None:
         """Load, switch or unload a style LoRA without reloading the base model; its weight is applied once."""
-        key = None if not lora else f"{lora.get('repo') or ''}/{lora.get('file') or lora.get('path')}"
-        if key == self._lora:
-            if lora:
-                self.pipe.set_adapters(["style"], adapter_weights=[float(lora.get("weight", 1.0))])
-            return
-        if self._lora is not None:
-            self.pipe.delete_adapters("style")
-            self._lora = None
-        if lora:
-            source: str | Path
-            if lora.get("path"):
-                if self.paths.loras is None:
-                    raise EngineError(f"The style's LoRA {lora['path']} is a local file, but the models folder has no loras/ folder.")
-                source = self.paths.loras / lora["path"]
-                if not source.is_file():
-                    raise EngineError(f"The style's LoRA {source} does not exist; put the .safetensors file there or pick another style.")
-                kwargs: dict[str, Any] = {}
-            else:
-                source, kwargs = lora["repo"], {"weight_name": lora["file"]}
-            try:
-                self.pipe.load_lora_weights(source, adapter_name="style", **kwargs)
-            except Exception as exc:  # missing files, wrong format, hub errors
-                raise EngineError(f"Could not load the style LoRA {source}: {exc}. Check the style preset or pick another style.") from exc
-            self.pipe.set_adapters(["style"], adapter_weights=[float(lora.get("weight", 1.0))])
-            self._lora = key
-        if not installed(self.pipe.unet):
-            raise EngineError("Loading the style LoRA replaced StoryMaker's attention processors; this is a bug, please report it.")
+        self.loras.apply(lora, None)
 
     # ------------------------------------------------------------------ rendering
 
@@ -289,6 +275,19 @@ class StoryMakerEngine:
         self.encoder.preload(encodings)
 
     def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        return self._run(request, context)
+
+    def retouch(self, request: RenderRequest, image: Image.Image, mask: Image.Image, context: RenderContext) -> RenderResult:
+        """Render again where `mask` is white (SDXL inpainting with StoryMaker's processors); `image` is the take.
+
+        Both are at the request's size. The whole image comes back; the caller keeps the old pixels outside the mask."""
+        if image.size != (request.width, request.height) or mask.size != image.size:
+            raise EngineError(f"Retouch of panel {request.panel_id!r}: the take ({image.width}x{image.height}) and the mask "
+                              f"({mask.width}x{mask.height}) must both be {request.width}x{request.height}.")
+        return self._run(request, context, (image.convert("RGB"), mask.convert("L")))
+
+    def _run(self, request: RenderRequest, context: RenderContext,
+             retouch: tuple[Image.Image, Image.Image] | None = None) -> RenderResult:
         started = time.perf_counter()
         settings = StoryMakerSettings.from_request(request)
         warnings: list[str] = []
@@ -307,7 +306,7 @@ class StoryMakerEngine:
         if request.pose is not None and self.pose_pipe is None:
             warnings.append("the panel has a pose but no OpenPose ControlNet is installed; the pose is ignored")
         context.check_cancelled()
-        self.set_style_lora(settings.lora)
+        self.loras.apply(settings.lora, settings.fast)  # style and fast-preview LoRAs, beside StoryMaker's own
         # 2. Encode the prompt (chunked past 77 tokens) and the characters
         prompt_embeds, negative_embeds, pooled, negative_pooled = self.encode_prompt(request.styled_prompt, request.negative_prompt)
         text_len = prompt_embeds.shape[1]
@@ -318,29 +317,22 @@ class StoryMakerEngine:
             negative_embeds = torch.cat([negative_embeds, negative_img.to(negative_embeds.dtype)], dim=1)
         attention = {"text_len": text_len, "ip_scale": settings.ip_adapter_scale if n else 0.0,
                      "lora_scale": settings.lora_scale if n else 0.0}
-        # 3. Scheduler, seed, progress and cancel
-        pipe = self.pipe
-        call: dict[str, Any] = {}
-        if request.pose is not None and self.pose_pipe is not None:
-            pipe = self.pose_pipe
-            self._text_len = text_len
-            call.update(
-                image=self.pose_map(request.pose, request, settings.pose_map_style),
-                controlnet_conditioning_scale=settings.controlnet_scale,
-                control_guidance_start=settings.control_start,
-                control_guidance_end=settings.control_end,
-            )
+        identity = IdentitySchedule(attention, settings.identity_start if n else 0.0, settings.identity_end if n else 1.0)
+        # 3. Pipeline, scheduler, seed, progress and cancel
+        pipe, call = self._pipeline(request, settings, retouch, text_len)
         self._set_scheduler(pipe, settings.scheduler)
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
         total = request.steps
 
         def on_step(p: Any, step: int, timestep: Any, tensors: dict) -> dict:
             context.progress(step + 1, total)
+            identity.after_step(p, step)
             if context.cancelled():
                 p._interrupt = True
             return tensors
 
         # 4. Denoise
+        identity.begin(total)
         try:
             with torch.no_grad():
                 output = pipe(
@@ -365,10 +357,52 @@ class StoryMakerEngine:
                 "engine": self.name, "engine_version": self.version, "seed": request.seed,
                 "width": request.width, "height": request.height, "steps": request.steps,
                 "seconds": round(time.perf_counter() - started, 3), "device": self.device,
-                "ip_adapter_scale": attention["ip_scale"], "lora_scale": attention["lora_scale"],
+                "ip_adapter_scale": identity.full[0], "lora_scale": identity.full[1],
+                "identity_steps": list(identity.steps_on) if n else [], "loras": list(self.loras.active),
+                "scheduler": settings.scheduler, "retouch": retouch is not None,
                 "text_tokens": text_len, "warnings": warnings,
             },
         )
+
+    def _pipeline(self, request: RenderRequest, settings: StoryMakerSettings,
+                  retouch: tuple[Image.Image, Image.Image] | None, text_len: int) -> tuple[Any, dict[str, Any]]:
+        """The pipeline for this request (text to image, with a pose, inpainting, or both) and its own arguments."""
+        call: dict[str, Any] = {}
+        pose = request.pose is not None and self.pose_pipe is not None
+        if pose:
+            self._text_len = text_len
+            call.update(
+                controlnet_conditioning_scale=settings.controlnet_scale,
+                control_guidance_start=settings.control_start,
+                control_guidance_end=settings.control_end,
+            )
+            pose_map = self.pose_map(request.pose, request, settings.pose_map_style)  # type: ignore[arg-type]
+        if retouch is None:
+            if pose:
+                call["image"] = pose_map
+            return (self.pose_pipe if pose else self.pipe), call
+        image, mask = retouch
+        call.update(image=image, mask_image=mask, strength=1.0)
+        if pose:
+            call["control_image"] = pose_map
+        return self._inpaint_pipe(pose), call
+
+    def _inpaint_pipe(self, pose: bool) -> Any:
+        """An SDXL inpainting pipeline (with the ControlNet when `pose`) sharing every loaded part, made once."""
+        if pose not in self._inpaint_pipes:
+            from diffusers import StableDiffusionXLControlNetInpaintPipeline, StableDiffusionXLInpaintPipeline
+
+            if pose:
+                pipe = StableDiffusionXLControlNetInpaintPipeline.from_pipe(self.pipe, controlnet=self.controlnet)
+            else:
+                pipe = StableDiffusionXLInpaintPipeline.from_pipe(self.pipe)
+            pipe.set_progress_bar_config(disable=True)
+            if self.device != "cpu" and self.offload == "model":
+                pipe.enable_model_cpu_offload(device=self.device)
+            elif self.device != "cpu" and self.offload == "sequential":
+                pipe.enable_sequential_cpu_offload(device=self.device)
+            self._inpaint_pipes[pose] = pipe
+        return self._inpaint_pipes[pose]
 
     def pose_map(self, pose: Pose, request: RenderRequest, style: str = "thick") -> Image.Image:
         """The ControlNet image: skeletons in the order of the panel's characters, at the render size."""
@@ -383,8 +417,11 @@ class StoryMakerEngine:
         return Image.fromarray(render_pose_map(ordered_pose, request.width, request.height, style=style))
 
     def _set_scheduler(self, pipe: Any, name: str) -> None:
+        """Give `pipe` the scheduler `name`, made from the model's own scheduler config (never from another's)."""
         import diffusers
 
+        if self._scheduler_names.get(id(pipe)) == name:
+            return
         class_name, options = SCHEDULERS.get(name, SCHEDULERS["unipc"])
-        if type(pipe.scheduler).__name__ != class_name or any(pipe.scheduler.config.get(k) != v for k, v in options.items()):
-            pipe.scheduler = getattr(diffusers, class_name).from_config(pipe.scheduler.config, **options)
+        pipe.scheduler = getattr(diffusers, class_name).from_config(self._scheduler_config, **options)
+        self._scheduler_names[id(pipe)] = name

@@ -9,6 +9,7 @@ Offline layout (`--models DIR` or $STORYBOARD_MODELS):
     segmentation/                   optional: a human-parsing model that masks cast photos without a mask
     sdxl-vae-fp16-fix/              optional: an SDXL VAE that does not overflow in fp16
     loras/                          optional: style LoRAs named by presets' `path:`
+    fast/                           optional: step-distillation LoRAs for fast previews (presets/fast.yaml's files)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ModelPaths:
     vae: Path | None = None
     loras: Path | None = None
     segmentation: Path | None = None  # automatic masks for cast members without one
+    fast: Path | None = None  # where fast-preview LoRAs are looked for first (may not exist); then the Hub cache
 
 
 def model_sources(path: Path = MODELS_FILE) -> dict:
@@ -82,6 +84,7 @@ def check_models_dir(root: Path) -> ModelPaths:
     vae = root / src["vae"]["local"]
     loras = root / src["loras"]["local"]
     segmentation = root / src["segmentation"]["local"]
+    fast = fast_folder(root)
     return ModelPaths(
         sdxl=sdxl,
         storymaker=adapter,
@@ -91,6 +94,7 @@ def check_models_dir(root: Path) -> ModelPaths:
         vae=vae if (vae / "config.json").is_file() else None,
         loras=loras if loras.is_dir() else None,
         segmentation=segmentation if (segmentation / "config.json").is_file() else None,
+        fast=fast,
     )
 
 
@@ -156,3 +160,29 @@ def resolve_models(models_dir: Path | None, download: bool) -> ModelPaths:
         )
     return ModelPaths(sdxl=sdxl, storymaker=adapter, clip=clip, insightface=face_root, controlnet=controlnet, vae=vae,
                       segmentation=segmentation)
+
+
+def fast_folder(models_dir: Path | None) -> Path | None:
+    """Where a models folder keeps its fast-preview LoRAs (`fast/`, whether it exists or not); None without one."""
+    return Path(models_dir) / model_sources().get("fast", {}).get("local", "fast") if models_dir is not None else None
+
+
+def find_fast_lora(lora: dict, folder: Path | None) -> Path:
+    """The fast-preview LoRA `lora` ({repo, file, ...} of presets/fast.yaml) from `folder` (a models folder's fast/)
+    or the Hugging Face cache; EngineUnavailable says which file to get and where to put it. Never downloads."""
+    if folder is not None and (folder / lora["file"]).is_file():
+        return folder / lora["file"]
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(lora["repo"], lora["file"], local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError), or no huggingface_hub: both mean "get the file"
+        pass
+    where = f"{folder}/" if folder is not None else "the models folder's fast/ part (--models DIR)"
+    target = f" --local-dir {folder}" if folder is not None else ""
+    raise EngineUnavailable(
+        f"Fast previews need the step-distillation LoRA {lora['file']} ({lora['repo']}"
+        + (f", {lora['license']}" if lora.get("license") else "") + f"), which is neither in {where} nor in the "
+        f"Hugging Face cache. Get it with: huggingface-cli download {lora['repo']} {lora['file']}{target} "
+        "(without --local-dir it goes into the Hugging Face cache), then render with --fast again; or render without --fast."
+    )
