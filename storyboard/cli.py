@@ -91,7 +91,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     thresholds = drift_thresholds(args)
     if args.keep_best and args.engine == "draft":
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
-    holder = EngineHolder(args.engine, models_dir(args))  # loads nothing yet
+    holder = EngineHolder(args.engine, models_dir(args), **_engine_options(args))  # loads nothing yet
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
     options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip,
                             fast=fast_preview(args, holder))
@@ -369,7 +369,32 @@ def _args_render(p: argparse.ArgumentParser) -> None:
                    help="fast previews: a step-distillation LoRA (presets/fast.yaml; default SDXL-Lightning 8 steps) from "
                         "the models folder's fast/ or the Hugging Face cache, with its scheduler, steps and guidance; "
                         "previews are takes of their own")
+    _args_engine_options(p)
     _args_thresholds(p)
+
+
+def _args_engine_options(p: argparse.ArgumentParser) -> None:
+    """StoryMaker's speed and memory flags, from storyboard.engines.options.ENGINE_OPTIONS."""
+    from storyboard.engines.options import ENGINE_OPTIONS
+
+    for option in ENGINE_OPTIONS:
+        if option.choices is None:
+            p.add_argument(option.flag, dest=option.name, action="store_true", help=f"StoryMaker: {option.help}")
+        else:
+            p.add_argument(option.flag, dest=option.name, choices=option.choices, default=option.default,
+                           help=f"StoryMaker: {option.help} (default {option.default})")
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    """The engine options the command line changed; refused with the draft engine, which has none of them."""
+    from storyboard.engines.options import ENGINE_OPTIONS, changed_options
+
+    options = changed_options(vars(args))
+    if options and args.engine == "draft":
+        flags = ", ".join(o.flag for o in ENGINE_OPTIONS if o.name in options)
+        raise StoryboardError(f"{flags} set how StoryMaker runs; the draft engine has no such settings. Drop "
+                              f"{'them' if len(options) > 1 else 'it'}, or render with --engine storymaker or auto.")
+    return options
 
 
 def _args_score(p: argparse.ArgumentParser) -> None:

@@ -43,6 +43,8 @@ import hashlib
 import itertools
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,10 +109,15 @@ def match_faces(similarity: Sequence[Sequence[float]]) -> list[int | None]:
     return list(best)
 
 
+REFERENCE_CACHE = "references"  # <project>/.cache/references/: what the metrics found in each reference photo
+
+
 class Scorer:
     """Measures takes with a CharacterEncoder's models (the engine's own, when it is loaded).
 
-    `measured` counts the images actually measured (not answered from the cache)."""
+    `measured` counts the images actually measured (not answered from the cache). What a reference photo gives (its
+    ArcFace identity, its crop's CLIP embedding) is found once per photo content: kept in memory and, for takes of a
+    project, in `<project>/.cache/references/`, so a story's reference faces are detected once, not per take or run."""
 
     def __init__(self, encoder: Any):
         self.encoder = encoder
@@ -138,8 +145,10 @@ class Scorer:
 
     # -- one image ---------------------------------------------------------------------------------------------
 
-    def measure(self, image: Image.Image, characters: Sequence[CharacterRef], prompt: str) -> Measurement:
-        """The metrics of `image` for these characters (in the panel's order) and this prompt."""
+    def measure(self, image: Image.Image, characters: Sequence[CharacterRef], prompt: str,
+                cache_dir: Path | None = None) -> Measurement:
+        """The metrics of `image` for these characters (in the panel's order) and this prompt; `cache_dir` (a
+        project's .cache folder) keeps what the reference photos give across runs."""
         import numpy as np
 
         image = image.convert("RGB")
@@ -149,7 +158,7 @@ class Scorer:
         clip_i: list[float] = []
         boxes: list[tuple[float, float, float, float] | None] = [None] * len(characters)
         if characters:
-            identities = np.stack([self.reference_identity(c) for c in characters])
+            identities = np.stack([self.reference_identity(c, cache_dir) for c in characters])
             if faces:
                 similarity = identities @ np.stack([f.embedding for f in faces]).T
                 matched = match_faces(similarity.tolist())
@@ -159,32 +168,47 @@ class Scorer:
                 face_sim = [0.0] * len(characters)
         image_embedding = self.encoder.image_embeddings([image])[0]
         for character in characters:
-            clip_i.append(float(np.dot(image_embedding, self._crop_embedding(character))))
+            clip_i.append(float(np.dot(image_embedding, self._crop_embedding(character, cache_dir))))
         clip_t = 100.0 * float(np.dot(image_embedding, self._text_embedding(prompt)))
         return Measurement(tuple(face_sim), tuple(clip_i), clip_t, len(faces), tuple(boxes))
 
-    def reference_identity(self, character: CharacterRef) -> Any:
-        """The ArcFace identity of the largest face in the character's reference photo (EngineError if none)."""
+    def reference_identity(self, character: CharacterRef, cache_dir: Path | None = None) -> Any:
+        """The ArcFace identity of the largest face in the character's reference photo (EngineError if none).
+
+        Detected once per photo content (and models): from memory, else from `cache_dir`, else found now."""
         if character.reference is None:
             raise EngineError(f"{character.name} has no reference photo, so Face Sim cannot be measured. Add a photo "
                               f"of {character.name} in the Cast tab.")
-        key = _file_digest(character.reference)
+        key = self._reference_key("identity", _file_digest(character.reference))
         if key not in self._identities:
-            photo = _open_image(character.reference, f"the reference photo of {character.name}")
-            faces = self.encoder.detect_faces(photo)
-            if not faces:
-                raise EngineError(
-                    f"No face found in the reference photo of {character.name} ({character.reference}), so Face Sim "
-                    "cannot be measured. Use a clear, front-facing photo in which the face is at least about 100 px tall."
-                )
-            self._identities[key] = faces[0].embedding  # the largest face, as the engine uses
+            identity = _read_vector(cache_dir, key)
+            if identity is None:
+                photo = _open_image(character.reference, f"the reference photo of {character.name}")
+                faces = self.encoder.detect_faces(photo)
+                if not faces:
+                    raise EngineError(
+                        f"No face found in the reference photo of {character.name} ({character.reference}), so Face Sim "
+                        "cannot be measured. Use a clear, front-facing photo in which the face is at least about 100 px tall."
+                    )
+                identity = faces[0].embedding  # the largest face, as the engine uses
+                _write_vector(cache_dir, key, identity)
+            self._identities[key] = identity
         return self._identities[key]
 
-    def _crop_embedding(self, character: CharacterRef) -> Any:
-        key = _file_digest(character.reference) + "/" + (_file_digest(character.mask) if character.mask else "-")
+    def _crop_embedding(self, character: CharacterRef, cache_dir: Path | None = None) -> Any:
+        key = self._reference_key("crop", _file_digest(character.reference), _file_digest(character.mask) if character.mask else "-")
         if key not in self._crops:
-            self._crops[key] = self.encoder.image_embeddings([self.encoder.reference_crop(character)])[0]
+            embedding = _read_vector(cache_dir, key)
+            if embedding is None:
+                embedding = self.encoder.image_embeddings([self.encoder.reference_crop(character)])[0]
+                _write_vector(cache_dir, key, embedding)
+            self._crops[key] = embedding
         return self._crops[key]
+
+    def _reference_key(self, kind: str, *digests: str) -> str:
+        """The cache key of what `kind` of measurement gives for these file contents, with these models."""
+        data = json.dumps([METRICS_VERSION, self.model_id, kind, *digests])
+        return f"{kind}-" + hashlib.sha256(data.encode()).hexdigest()[:32]
 
     def _text_embedding(self, prompt: str) -> Any:
         if prompt not in self._texts:
@@ -212,7 +236,7 @@ class Scorer:
             return take  # (takes scored before faces were kept are measured once more, for their face boxes)
         image = _open_image(resolve_inside(root, take.file), f"panel {panel.id!r}: the take {take.file}")
         characters = character_refs(root, project, panel)
-        measurement = self.measure(image, characters, panel_prompt(project, panel))
+        measurement = self.measure(image, characters, panel_prompt(project, panel), cache_dir=root / ".cache")
         ids = [c.id for c in characters]
         return dataclasses.replace(take, scores=measurement.scores(ids), scored=digest, faces=measurement.face_boxes(ids))
 
@@ -317,6 +341,46 @@ def take_digest(root: Path, project: Project, panel: Panel, take: Take, model_id
         "models": model_id,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_vector(cache_dir: Path | None, key: str) -> Any:
+    """A vector kept by _write_vector, or None (no cache folder, not there yet, or damaged: then found again)."""
+    import numpy as np
+
+    if cache_dir is None:
+        return None
+    path = Path(cache_dir) / REFERENCE_CACHE / f"{key}.npy"
+    if not path.is_file():
+        return None
+    try:
+        vector = np.load(path, allow_pickle=False)
+        if vector.ndim != 1 or vector.dtype != np.float32 or not np.isfinite(vector).all():
+            raise ValueError(f"a {vector.dtype} array of shape {vector.shape}")
+    except (OSError, ValueError) as exc:
+        log.warning("Ignoring the damaged reference cache file %s: %s", path, exc)
+        return None
+    vector.setflags(write=False)
+    return vector
+
+
+def _write_vector(cache_dir: Path | None, key: str, vector: Any) -> None:
+    """Keep a float32 vector as `<cache_dir>/references/<key>.npy` (atomically; a read-only project only loses speed)."""
+    import numpy as np
+
+    if cache_dir is None:
+        return
+    folder = Path(cache_dir) / REFERENCE_CACHE
+    tmp: str | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, folder / f"{key}.npy")
+    except OSError as exc:
+        log.warning("Could not write the reference cache in %s: %s", folder, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _file_digest(path: Path | None) -> str:

@@ -44,7 +44,9 @@ def get_engine(name: str = "auto", models_dir: Path | None = None, **options: An
 
     'storymaker' loads StoryMaker (downloading its models on first use when no models folder is given);
     'auto' uses StoryMaker only when its models are already here and a GPU is present, else draft mode,
-    without importing torch when the models are missing.
+    without importing torch when the models are missing. `options` are StoryMakerEngine's keywords: device,
+    dtype and the speed and memory options of storyboard.engines.options (offload, vae_tiling, compile,
+    channels_last); the draft engine has none.
     """
     if name not in ENGINE_NAMES:
         raise EngineUnavailable(f"Unknown engine {name!r}; use one of: {', '.join(ENGINE_NAMES)}.")

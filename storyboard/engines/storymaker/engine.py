@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from storyboard.engines.base import CharacterRef, RenderContext, RenderRequest, RenderResult
+from storyboard.engines.options import OFFLOAD_MODES, VAE_TILING_MEGAPIXELS, VAE_TILING_MODES
 from storyboard.engines.storymaker.adapter import build_projection, read_checkpoint
 from storyboard.engines.storymaker.attention import install, processors_for
 from storyboard.engines.storymaker.blend import IdentitySchedule
@@ -30,7 +31,6 @@ from storyboard.poses import Pose
 
 log = logging.getLogger(__name__)
 
-OFFLOAD_MODES = ("none", "model", "sequential")
 SCHEDULERS = {
     "unipc": ("UniPCMultistepScheduler", {}),
     "euler": ("EulerDiscreteScheduler", {}),
@@ -89,9 +89,16 @@ class StoryMakerEngine:
     name = "storymaker"
     version = "1"
 
-    def __init__(self, paths: ModelPaths, device: str | None = None, offload: str = "none", dtype: torch.dtype | None = None):
+    def __init__(self, paths: ModelPaths, device: str | None = None, offload: str = "none", dtype: torch.dtype | None = None,
+                 compile: bool | str = False, channels_last: bool = False, vae_tiling: str = "auto"):
+        # speed and memory options (storyboard.engines.options); `compile` is True (inductor) or a torch.compile backend
         if offload not in OFFLOAD_MODES:
             raise EngineError(f"Unknown offload mode {offload!r}; use one of {', '.join(OFFLOAD_MODES)}.")
+        if vae_tiling not in VAE_TILING_MODES:
+            raise EngineError(f"Unknown VAE tiling mode {vae_tiling!r}; use one of {', '.join(VAE_TILING_MODES)}.")
+        if compile and offload != "none":
+            raise EngineError(f"torch.compile works with offload 'none' only, got offload {offload!r}: drop --compile "
+                              "or --offload.")
         from diffusers import ControlNetModel, StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
 
         from storyboard.engines.storymaker.encoding import CharacterEncoder
@@ -100,6 +107,9 @@ class StoryMakerEngine:
         self.device, default_dtype = pick_device(device)
         self.dtype = dtype or default_dtype
         self.offload = offload
+        self.vae_tiling = vae_tiling
+        self.channels_last = channels_last
+        self.compiled = "inductor" if compile is True else (compile or None)  # the torch.compile backend, if any
         started = time.perf_counter()
         variant = "fp16" if any(paths.sdxl.rglob("*.fp16.safetensors")) else None
         extra: dict[str, Any] = {}
@@ -124,13 +134,17 @@ class StoryMakerEngine:
             self.pose_pipe = StableDiffusionXLControlNetPipeline.from_pipe(self.pipe, controlnet=self.controlnet)
             self._text_len = 77
             self.controlnet.register_forward_pre_hook(self._controlnet_sees_text_only, with_kwargs=True)
+        self._speed_up()
         self._place(offload)
         masker = None
         if paths.segmentation is not None:
             from storyboard.engines.storymaker.segmentation import SegmentationMasker
 
             masker = SegmentationMasker(paths.segmentation, device="cpu")  # once per character: the CPU is enough
-        self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device, dtype=self.dtype, mask_maker=masker)
+        # with offload, GPU memory is what is short: CLIP encodes (once per character) on the CPU
+        on_gpu = offload == "none" or self.device == "cpu"
+        self.encoder = CharacterEncoder(paths.insightface, paths.clip, device=self.device if on_gpu else "cpu",
+                                        dtype=self.dtype if on_gpu else torch.float32, mask_maker=masker)
         self.loras = LoraSet(self.pipe, paths.loras, paths.fast)  # the style's and the fast-preview LoRA
         self._scheduler_config = dict(self.pipe.scheduler.config)  # every scheduler is made from the model's own
         self._scheduler_names: dict[int, str] = {}  # id(pipeline) -> the scheduler it has now
@@ -150,7 +164,10 @@ class StoryMakerEngine:
     def describe(self) -> str:
         where = {"cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU (fp32: slow, minutes per panel)"}[self.device.split(":")[0]]
         pose = "with OpenPose ControlNet" if self.pose_pipe else "no pose ControlNet"
-        return f"StoryMaker on {where}, {str(self.dtype).removeprefix('torch.')}, {pose}, offload {self.offload}"
+        extras = ([f"compiled ({self.compiled})"] if self.compiled else []) + (["channels-last"] if self.channels_last else [])
+        extras += [f"VAE tiling {self.vae_tiling}"] if self.vae_tiling != "auto" else []
+        return (f"StoryMaker on {where}, {str(self.dtype).removeprefix('torch.')}, {pose}, offload {self.offload}"
+                + "".join(f", {e}" for e in extras))
 
     # ------------------------------------------------------------------ placement and hooks
 
@@ -165,6 +182,54 @@ class StoryMakerEngine:
             self.pipe.to(self.device)
             if self.controlnet is not None:
                 self.controlnet.to(self.device)
+        if offload != "none" and self.device != "cpu":
+            # the projection runs once per cast combination: it waits in CPU memory, not on the GPU
+            self.projection.to("cpu")
+            self.projection.register_forward_pre_hook(self._projection_arrives)
+            self.projection.register_forward_hook(self._projection_leaves)
+
+    def _projection_arrives(self, module: torch.nn.Module, args: tuple) -> None:
+        module.to(self.device)
+
+    def _projection_leaves(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
+        module.to("cpu")
+
+    def _speed_up(self) -> None:
+        """Channels-last and torch.compile for the models that run every step, when asked for (both off by default)."""
+        every_step = [m for m in (self.pipe.unet, self.controlnet) if m is not None]
+        if self.channels_last:
+            for model in every_step + [self.pipe.vae]:
+                model.to(memory_format=torch.channels_last)
+        if self.compiled:
+            if not hasattr(torch, "compile"):
+                raise EngineUnavailable(f"This PyTorch ({torch.__version__}) has no torch.compile; drop --compile.")
+            for model in every_step:
+                # regional compilation (as diffusers' compile_repeated_blocks): the transformer blocks, where StoryMaker's
+                # processors run, each compiled in place (so processors and style LoRAs stay) and sharing one compiled
+                # graph per shape, which compiles in a fraction of the whole model's time
+                blocks = [m for m in model.modules() if type(m).__name__ == "BasicTransformerBlock"]
+                for block in blocks or [model]:
+                    block.compile(backend=self.compiled)
+
+    def _prepare_vae(self, width: int, height: int) -> None:
+        """Tiled and sliced decoding for large slots (or as the vae_tiling option says): bounded decoder memory."""
+        tile = self.vae_tiling == "on" or (self.vae_tiling == "auto" and width * height > VAE_TILING_MEGAPIXELS * 1e6)
+        vae = self.pipe.vae  # shared with the other pipelines (pose, ...)
+        if tile != vae.use_tiling:
+            (vae.enable_tiling if tile else vae.disable_tiling)()
+            (vae.enable_slicing if tile else vae.disable_slicing)()
+
+    def attention_processors(self) -> dict[str, set[str]]:
+        """What computes attention in each model: processor class names, and the text encoders' attn_implementation.
+
+        diffusers gives the VAE and ControlNet AttnProcessor2_0 (F.scaled_dot_product_attention) and StoryMaker's
+        processors call it themselves, so every attention layer runs SDPA."""
+        report = {name: {type(p).__name__ for p in model.attn_processors.values()}
+                  for name, model in (("unet", self.pipe.unet), ("vae", self.pipe.vae), ("controlnet", self.controlnet))
+                  if model is not None}
+        for name in ("text_encoder", "text_encoder_2"):
+            report[name] = {str(getattr(getattr(self.pipe, name).config, "_attn_implementation", None))}
+        return report
 
     def _controlnet_sees_text_only(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """The ControlNet was trained on text tokens: cut the image tokens off its context."""
@@ -331,6 +396,7 @@ class StoryMakerEngine:
                 p._interrupt = True
             return tensors
 
+        self._prepare_vae(request.width, request.height)
         # 4. Denoise
         identity.begin(total)
         try:
