@@ -4,7 +4,8 @@ VAE tiling, channels-last and torch.compile are engine options (storyboard.engin
 default, reaching the engine through get_engine, EngineHolder and `render --compile / --channels-last /
 --vae-tiling / --offload`; every attention layer runs PyTorch's scaled_dot_product_attention. torch.compile is
 checked with the `eager` backend (dynamo captures the UNet with StoryMaker's processors whole, no compiler run);
-compiling with inductor takes minutes on a CPU and is skipped unless STORYBOARD_TEST_INDUCTOR=1.
+compiling with inductor needs a C++ compiler and, on a 2-CPU machine with a cold cache, half a minute (the whole
+UNet: minutes), so it runs only with STORYBOARD_TEST_INDUCTOR=1.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def test_the_storymaker_unet_compiles_as_one_graph(plain) -> None:
 
 
 @pytest.mark.skipif(os.environ.get("STORYBOARD_TEST_INDUCTOR") != "1",
-                    reason="inductor compiles for minutes on a CPU (and needs a C++ compiler): set STORYBOARD_TEST_INDUCTOR=1")
+                    reason="inductor needs a C++ compiler and is slow on a CPU: set STORYBOARD_TEST_INDUCTOR=1 to run it")
 def test_inductor_compile_renders_the_same_image(tiny_dir: Path, plain, story: Path) -> None:
     from storyboard.engines.storymaker.engine import StoryMakerEngine
 
