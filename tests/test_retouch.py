@@ -111,3 +111,16 @@ def test_the_studio_retouches_what_is_painted_on_the_chosen_take(rendered: Path)
     new = np.asarray(Image.open(rendered / done.take.file).convert("RGB"))
     keep = outside(size, BOX, 2 * feather_px(size))
     assert np.array_equal(new[keep], old[keep]) and not np.array_equal(new, old)
+
+
+def test_step_blended_identity_is_a_per_project_style_setting(sample_dir: Path) -> None:
+    """Issue 15 item 2: identity_start is overridden per project like the other sampler settings, and checked."""
+    studio.set_style_overrides(sample_dir, {"identity_start": 0.3})
+    assert dict(load_project(sample_dir).style_overrides) == {"identity_start": 0.3}
+    project = load_project(sample_dir)
+    options = dict(build_request(sample_dir, project, project.panel("p4"), project_style(project), 1, SIZE).options)
+    assert (options["identity_start"], options["identity_end"]) == (0.3, 1.0)
+    with pytest.raises(StoryboardError, match="identity_start 0.95 is out of range"):
+        studio.set_style_overrides(sample_dir, {"identity_start": 0.95})
+    studio.set_style_overrides(sample_dir, {"identity_start": 0.0})  # the style's own value: the override goes
+    assert load_project(sample_dir).style_overrides == ()

@@ -37,7 +37,7 @@ def set_style(root: Path | str, style_id: str) -> Project:
 
 
 STYLE_OVERRIDE_KEYS = ("scheduler", "steps", "guidance", "ip_adapter_scale", "lora_scale", "pose_scale", "pose_start",
-                       "pose_end")
+                       "pose_end", "identity_start", "identity_end")
 
 
 def style_overrides(project: Project) -> dict[str, Any]:
