@@ -206,8 +206,6 @@ def _file_ids(story: os.stat_result, journal_file: Path) -> tuple:
     return (story.st_dev, story.st_ino, story.st_size, story.st_mtime_ns), journal_id
 
 
-
-
 # Per project folder: (story digest, journal bytes applied, their digest, the story with them applied), so a
 # render's re-read applies only the takes recorded since the last one.
 _merged: dict[str, tuple[str, int, str, Project]] = {}
