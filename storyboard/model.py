@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
-MAX_CHARACTERS_PER_PANEL = 2
+# A panel holds up to 4 characters. StoryMaker (trained on one or two) draws the first STORYMAKER_CHARACTERS in one
+# pass and adds each further one by a regional inpainting pass (storyboard.engines.storymaker.regional), so
+# likeness is weaker past two, and each further character costs one more pass: the bound keeps that cost bounded.
+MAX_CHARACTERS_PER_PANEL = 4
+STORYMAKER_CHARACTERS = 2
 STORY_FILE = "story.yaml"
 
 # Shot types, widest first; the draft engine frames figures from this table and layout uses it too.

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Limits on what a pose file may hold, so that reading and drawing it costs little whatever it says.
 MAX_POSE_BYTES = 2 * 1024 * 1024  # a two-person pose with hands and face is about 10 KB
-MAX_PEOPLE = 32  # a crowd photo's detections fit; a panel uses at most 2
+MAX_PEOPLE = 32  # a crowd photo's detections fit; a panel uses at most 4 (model.MAX_CHARACTERS_PER_PANEL)
 MAX_EXTRA_POINTS = 256  # per hand/face array (OpenPose: 21 per hand, 70 for the face)
 MAX_CANVAS = 16384  # pixels per side
 # Points are kept within this many canvas sizes around the canvas (x from -1 w to 2 w), so that a point at
@@ -293,7 +293,7 @@ def pose_from_json(data: Any, source: str = "pose") -> Pose:
         raise PoseError(f"{source}: not OpenPose JSON; expected an object with a 'people' list.")
     if len(data["people"]) > MAX_PEOPLE:
         raise PoseError(f"{source}: {len(data['people'])} people in one pose; at most {MAX_PEOPLE} are read "
-                        "(a panel uses at most 2). Keep the skeletons the panel needs and export the pose again.")
+                        "(a panel uses at most 4). Keep the skeletons the panel needs and export the pose again.")
     width, height = data.get("canvas_width"), data.get("canvas_height")
     for key, value in (("canvas_width", width), ("canvas_height", height)):
         if value is not None and (not _number(value) or value <= 0):

@@ -244,6 +244,7 @@ class PanelEvent:
     seconds: float | None = None
     message: str = ""
     scores: tuple[tuple[str, float], ...] = ()  # the new take's consistency scores, when a scorer is given
+    warnings: tuple[str, ...] = ()  # what the engine warned of (e.g. weaker likeness past two characters)
 
 
 def render_project(
@@ -319,7 +320,7 @@ def iter_render_panels(
                 yield PanelEvent(pid, index, len(wanted), "skipped", message="deleted while rendering")
                 continue
             yield PanelEvent(pid, index, len(wanted), "rendered", take=take.file, seconds=result.metadata.get("seconds"),
-                             scores=take.scores)
+                             scores=take.scores, warnings=tuple(result.metadata.get("warnings", ())))
     finally:
         compact(root)
 
@@ -384,8 +385,8 @@ def render_variations(
             _emit(on_panel, PanelEvent(panel_id, index, count, "skipped", message="deleted while rendering"))
             break
         new_files.append(take.file)
-        _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=take.file,
-                                   seconds=result.metadata.get("seconds"), scores=take.scores))
+        _emit(on_panel, PanelEvent(panel_id, index, count, "rendered", take=take.file, seconds=result.metadata.get("seconds"),
+                                   scores=take.scores, warnings=tuple(result.metadata.get("warnings", ()))))
     if keep_best is not None and new_files:
         return select_best(root, panel_id, new_files, keep_best)
     return compact(root)

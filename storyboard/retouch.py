@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from storyboard.engines import Engine, RenderContext, RenderResult
 from storyboard.errors import ImageError, ProjectError, StoryboardError
+from storyboard.feathering import composite, feather_px, feathered
 from storyboard.images import open_image
 from storyboard.model import Take
 from storyboard.paths import resolve_inside
@@ -33,7 +34,6 @@ from storyboard.storyfile import MAX_SEED, load_project
 
 log = logging.getLogger(__name__)
 
-FEATHER_PX_PER_1024 = 8  # the blend ramp is twice this wide, scaled with the take's longer side
 MASK_ADVICE = "Paint the region to render again white on black, at the take's size (or the same shape)."
 
 
@@ -45,11 +45,6 @@ class Retouched:
     source: Take
     changed: np.ndarray  # bool, True where pixels may differ from the old take (the mask and its feathered edge)
     result: RenderResult
-
-
-def feather_px(size: tuple[int, int]) -> int:
-    """How far the blend reaches into the old take on each side of the ramp's middle, in pixels."""
-    return max(1, round(FEATHER_PX_PER_1024 * max(size) / 1024))
 
 
 def read_mask(mask: Path | str | Image.Image, size: tuple[int, int], what: str = "the retouch mask") -> np.ndarray:
@@ -68,21 +63,6 @@ def read_mask(mask: Path | str | Image.Image, size: tuple[int, int], what: str =
     if not painted.any():
         raise StoryboardError(f"{what.capitalize()} has nothing painted: paint the region to render again white.")
     return painted
-
-
-def feathered(painted: np.ndarray, feather: int) -> np.ndarray:
-    """Blend weights 0-1: 1 on the painted region, a ramp `2 * feather` px wide around it, exactly 0 beyond."""
-    grown = Image.fromarray(painted.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * feather + 1))
-    return np.asarray(grown.filter(ImageFilter.BoxBlur(feather)), dtype=np.float32) / 255.0
-
-
-def composite(old: Image.Image, new: Image.Image, weights: np.ndarray) -> Image.Image:
-    """`new` over `old` by `weights`; where a weight is 0 the old pixel is kept as it is."""
-    before = np.asarray(old.convert("RGB"))
-    after = np.asarray(new.convert("RGB").resize(old.size, Image.Resampling.BICUBIC), dtype=np.float32)
-    w = weights[:, :, None]
-    blended = np.clip(np.rint(before * (1.0 - w) + after * w), 0, 255).astype(np.uint8)
-    return Image.fromarray(np.where(w > 0, blended, before))
 
 
 def retouch_take(root: Path, panel_id: str, mask: Path | str | Image.Image, engine: Engine, prompt: str | None = None,

@@ -25,6 +25,7 @@ from storyboard.model import (
     READING_ORDERS,
     SCHEMA_VERSION,
     SHOT_TYPES,
+    STORYMAKER_CHARACTERS,
     Balloon,
     Character,
     PageSettings,
@@ -83,7 +84,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
     "panel": (
         Key("id", TEXT, True, "short lowercase panel id"),
         Key("prompt", TEXT, help="what happens; {id} inserts a cast member"),
-        Key("characters", LIST, help=f"0 to {MAX_CHARACTERS_PER_PANEL} cast ids, in skeleton order"),
+        Key("characters", LIST, help=f"0 to {MAX_CHARACTERS_PER_PANEL} cast ids, in skeleton order (StoryMaker adds "
+                                      f"those past {STORYMAKER_CHARACTERS} by regional passes: weaker likeness)"),
         Key("pose", TEXT, help="optional OpenPose JSON file"),
         Key("shot", TEXT, help="shot type: " + ", ".join(SHOT_TYPES)),
         Key("caption", TEXT, help="caption box text"),

@@ -146,7 +146,9 @@ def test_import_into_an_existing_project_appends_and_matches_the_cast(project_di
     assert result.panels == ("p4",) and [c.id for c in result.new_cast] == ["newcomer"]
     assert [c.id for c in project.cast] == ["mia", "leo", "newcomer"]
     panel = project.panel("p4")
-    assert panel.prompt.startswith("{mia} waves at {leo} across the desks.") and panel.characters == ("mia", "leo")
+    # a speaker joins the panel's characters up to the bound (4 since issue 15 item 5; it was 2)
+    assert panel.prompt.startswith("{mia} waves at {leo} across the desks.")
+    assert panel.characters == ("mia", "leo", "newcomer")
     assert [(b.speaker, b.text) for b in panel.balloons] == [("leo", "Morning again!"), ("newcomer", "Who are you two?")]
     again = import_script(script, project_dir)  # a second import appends again, never replaces
     assert again.panels == ("p5",) and len(load_project(project_dir).cast) == 3

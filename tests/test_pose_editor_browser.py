@@ -189,9 +189,16 @@ def test_keyboard_nudge_hide_mirror_add_and_screenshot(browser, wide_app: str) -
     added = json_value(page, text)
     assert [p.get("character") for p in added["people"]] == ["leo", "mia"]
     assert page.locator("#pose-editor .pe-name").all_text_contents() == ["Leo", "Mia"]
-    # A third person is refused with a message, and the value does not change.
+    # A third and a fourth person are added without a cast member (the cast has two); a fifth is refused with a
+    # message, and the value does not change (issue 15 item 5: a panel holds up to 4 characters).
+    for count in (3, 4):
+        text = page.locator("#pose-json textarea").input_value()
+        page.get_by_role("button", name="+ Add").click()
+        assert len(json_value(page, text)["people"]) == count
+    text = page.locator("#pose-json textarea").input_value()
     page.get_by_role("button", name="+ Add").click()
-    assert "at most 2" in page.locator("#pose-editor .pe-status").inner_text()
+    assert "at most 4 people" in page.locator("#pose-editor .pe-status").inner_text()
+    assert len(json.loads(page.locator("#pose-json textarea").input_value())["people"]) == 4
 
     # Reset goes back to the pose as loaded.
     text = page.locator("#pose-json textarea").input_value()

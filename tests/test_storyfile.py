@@ -79,7 +79,7 @@ BAD_STORIES = [
     ("    notes: camera low\n", "    notes: camera low\n    note: typo\n", "unknown key 'note' in panel 'p1'", AUTO),
     ("  - id: leo\n", "  - id: Leo Smith\n", "'Leo Smith' is not valid", AUTO),
     ("    characters: [mia, leo]\n", "    characters: [mia, bob]\n", "'bob', who is not in the cast", AUTO),
-    ("    characters: [mia, leo]\n", "    characters: [mia, leo, mia]\n", "at most 2", AUTO),
+    ("    characters: [mia, leo]\n", "    characters: [mia, leo, mia, leo, mia]\n", "at most 4", AUTO),  # issue 15 item 5
     ("    characters: [mia, leo]\n", "    characters: [mia, mia]\n", "names 'mia' twice", AUTO),
     ("    shot: wide\n", "    shot: aerial\n", "shot 'aerial' is not a shot type", AUTO),
     ("      - {speaker: leo, kind: speech, text: Morning!}\n",

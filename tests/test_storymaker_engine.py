@@ -206,14 +206,15 @@ def test_long_prompts_are_chunked_not_cut(engine, story: Path) -> None:
     assert result.metadata["text_tokens"] > 77 and result.metadata["text_tokens"] % 77 == 0
 
 
-def test_three_characters_warn_and_four_are_refused(engine, story: Path) -> None:
+def test_three_characters_warn_and_five_are_refused(engine, story: Path) -> None:
+    """Issue 15 item 5: past two, characters are added by regional passes (tests/test_storymaker_regional.py)."""
     request = request_for(story, "p4")
     three = dataclasses.replace(request, characters=request.characters + request.characters[:1], pose=None)
     result = engine.render(three, RenderContext())
-    assert any("three characters" in w for w in result.metadata["warnings"])
-    four = dataclasses.replace(request, characters=request.characters * 2, pose=None)
-    with pytest.raises(EngineError, match="at most 3"):
-        engine.render(four, RenderContext())
+    assert any("likeness is weaker past two" in w for w in result.metadata["warnings"])
+    five = dataclasses.replace(request, characters=(request.characters * 3)[:5], pose=None)
+    with pytest.raises(EngineError, match="at most 4"):
+        engine.render(five, RenderContext())
 
 
 def test_auto_picks_draft_without_a_gpu_and_storymaker_reports_missing_parts(tiny_dir: Path, tmp_path: Path) -> None:

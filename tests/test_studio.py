@@ -185,7 +185,7 @@ def test_panel_list_add_duplicate_move_delete(project_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"characters": ["mia", "leo", "mia2"]}, "at most 2"),
+    ({"characters": ["mia", "leo", "mia2", "leo2", "mia3"]}, "at most 4"),  # issue 15 item 5
     ({"prompt": "   "}, "the prompt is empty"),
     ({"prompt": "{ghost} sneaks"}, "not in the cast"),
     ({"shot": "drone"}, "not a shot type"),
@@ -245,10 +245,10 @@ def test_set_pose_writes_clears_and_skips_unchanged(project_dir: Path) -> None:
     assert studio.set_pose(project_dir, "p1", pose)[1] is False
     project, changed = studio.set_pose(project_dir, "p1", {"canvas_width": 512, "canvas_height": 768, "people": []})
     assert changed and project.panel("p1").pose is None and (project_dir / written).exists()  # kept for undo
-    three = library_pose("talking").pose
-    three = three.with_person(three.people[0])
-    with pytest.raises(StoryboardError, match="at most 2"):
-        studio.set_pose(project_dir, "p1", three)
+    five = library_pose("talking").pose
+    five = five.with_person(five.people[0]).with_person(five.people[1]).with_person(five.people[0])
+    with pytest.raises(StoryboardError, match="the pose has 5 skeletons; a panel holds at most 4"):
+        studio.set_pose(project_dir, "p1", five)
 
 
 def test_style_and_page_settings(project_dir: Path) -> None:

@@ -9,7 +9,7 @@ import gradio as gr
 
 from storyboard import studio
 from storyboard.errors import ProjectError, StoryboardError
-from storyboard.model import BALLOON_KINDS, DEFAULT_SHOT, SHOT_TYPES
+from storyboard.model import BALLOON_KINDS, DEFAULT_SHOT, MAX_CHARACTERS_PER_PANEL, SHOT_TYPES, STORYMAKER_CHARACTERS
 from storyboard.paths import resolve_inside
 from storyboard.settings import max_chars
 from storyboard.storyfile import load_project
@@ -26,6 +26,9 @@ SHOT_LABELS = {"establishing": "establishing: the whole place", "wide": "wide: t
                "extreme-close-up": "extreme close-up: a face, a detail", "over-the-shoulder": "over the shoulder"}
 SHOT_CHOICES = [(SHOT_LABELS.get(shot, shot), shot) for shot in SHOT_TYPES]
 NOBODY = "(off-panel / narrator)"
+# past two, StoryMaker adds each character by a regional pass (storyboard.engines.storymaker.regional)
+CHARACTERS_LABEL = (f"Characters (up to {MAX_CHARACTERS_PER_PANEL}, in skeleton order; "
+                    f"past {STORYMAKER_CHARACTERS}, weaker likeness)")
 # Sent with every update of the editor: an update that leaves a prop out clears it in the browser.
 LIBRARY = library_props()
 
@@ -62,7 +65,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                     editor = build_pose_editor(label="Pose: drag joints; pick a library pose and + Add",
                                                elem_id="panel-pose")
                 with gr.Column(scale=1, min_width=320):
-                    characters = gr.CheckboxGroup(label="Characters (up to 2, in skeleton order)", choices=[],
+                    characters = gr.CheckboxGroup(label=CHARACTERS_LABEL, choices=[],
                                                   elem_id="panel-characters")
                     shot = gr.Dropdown(label="Shot", choices=SHOT_CHOICES, value=DEFAULT_SHOT, elem_id="panel-shot")
                     caption = gr.Textbox(label="Caption", elem_id="panel-caption", max_length=max_chars("caption"))

@@ -118,7 +118,7 @@ function castName(id, i) {
   const member = castList().find((c) => c.id === id);
   return member ? member.name : (id || `Person ${i + 1}`);
 }
-function maxPeople() { return Number(props.max_people) > 0 ? Number(props.max_people) : 2; }
+function maxPeople() { return Number(props.max_people) > 0 ? Number(props.max_people) : 4; }
 
 // ---- history and output ------------------------------------------------------------------
 function snapshot() { return JSON.stringify(pose); }

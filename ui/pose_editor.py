@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from storyboard.model import MAX_CHARACTERS_PER_PANEL
 from storyboard.poselibrary import list_library
 from storyboard.poses import Pose, pose_from_json, pose_to_json
 
@@ -90,7 +91,7 @@ def build_pose_editor(
     pose: PoseValue = None,
     cast: Sequence[dict[str, str]] = (),
     background: str | Path | None = None,
-    max_people: int = 2,
+    max_people: int = MAX_CHARACTERS_PER_PANEL,
     label: str = "Pose",
     library: list[dict[str, Any]] | None = None,
     elem_id: str | None = None,

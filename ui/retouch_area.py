@@ -81,8 +81,9 @@ def _wire(ctx: AppContext, root: gr.State, session: gr.State, selected: gr.State
                                     RenderContext(on_progress=on_progress, cancel_event=cancel))
         how = "redrawn (draft)" if engine.name == "draft" else "rendered again"
         share = round(100 * float(done.changed.mean()))
+        notes = "".join(f" ⚠️ {w[:1].upper()}{w[1:]}." for w in dict.fromkeys(done.result.metadata.get("warnings", [])))
         yield form(str(project_root), panel_id, f"Retouched: {share}% of the take {how}, the rest kept; the new take "
-                                                f"is chosen.")
+                                                f"is chosen.{notes}")
 
     takes.change(load_take, [root, session, selected], [editor], api_name=False, show_progress="hidden")
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}

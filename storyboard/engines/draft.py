@@ -94,7 +94,8 @@ def default_person(cx: float, top: float, height: float, gesture: int, facing: i
 
 
 def default_staging(request: RenderRequest, rng: random.Random) -> Pose:
-    """People placed for the shot type when the panel has no pose: one centred, two facing each other."""
+    """People placed for the shot type when the panel has no pose: one centred, two facing each other, three or
+    four in a row across the panel."""
     return stage_people(request.width, request.height, len(request.characters), request.shot, rng)
 
 
@@ -111,6 +112,8 @@ class Unjittered:
 
 
 STAGING_JITTER = 0.02  # how far (a share of the width) a default-staged figure may stand from its place
+CROWD_REACH = 0.36  # three or four figures stand within this share of the width either side of the middle
+EXTRA_OTS_XS = (0.88, 0.42)  # over the shoulder: where a third and a fourth character stand (shares of the width)
 
 
 def stage_people(w: int, h: int, n: int, shot: str, rng: random.Random | Unjittered) -> Pose:
@@ -124,8 +127,9 @@ def stage_people(w: int, h: int, n: int, shot: str, rng: random.Random | Unjitte
         back = default_person(0.17 * w, 0.5 * h, 2.6 * h, 0)
         back = Person(tuple(None if name in ("nose", "right_eye", "left_eye") else p for name, p in zip(KEYPOINTS, back.points)))
         facing = default_person(0.66 * w, top_frac * h, fig_h * 0.85, rng.randrange(len(GESTURES)), -1)
+        # a third and fourth character stand in the background, right of the one facing us, then between the two
         return Pose(w, h, (back, facing) + tuple(
-            default_person(0.85 * w, top_frac * h, fig_h, rng.randrange(len(GESTURES))) for _ in range(n - 2)))
+            default_person(x * w, top_frac * h, fig_h, rng.randrange(len(GESTURES))) for x in EXTRA_OTS_XS[: n - 2]))
     if n == 1:
         xs, facings = [0.5], [0]
     else:
@@ -133,8 +137,13 @@ def stage_people(w: int, h: int, n: int, shot: str, rng: random.Random | Unjitte
             fig_h *= 0.6
         # keep the two figures about a body width apart, whatever the framing
         spread = min(0.3, max(0.16, 0.19 * fig_h / w))
-        xs = [0.5 - spread, 0.5 + spread] + [0.5] * (n - 2)
-        facings = [1, -1] + [0] * (n - 2)
+        xs = [0.5 - spread, 0.5 + spread]
+        facings = [1, -1]
+        if n > 2:  # three or four in a row, evenly apart across the panel, small enough not to overlap
+            gap = min(2 * spread, 2 * CROWD_REACH / (n - 1))
+            fig_h = min(fig_h, gap * w / 0.32)  # a figure with its arms out is about 0.3 of its height wide
+            xs = [0.5 + (i - (n - 1) / 2) * gap for i in range(n)]
+            facings = [1] + [0] * (n - 2) + [-1]
     people = []
     for i, (x, facing) in enumerate(zip(xs, facings)):
         jitter = rng.uniform(-STAGING_JITTER, STAGING_JITTER) * w

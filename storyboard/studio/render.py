@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from storyboard.model import (
     Project,
 )
 from storyboard.presets import load_fast
-from storyboard.render import RenderOptions, iter_render_panels, render_variations, stale_panels
+from storyboard.render import PanelEvent, RenderOptions, iter_render_panels, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
 
@@ -103,22 +103,26 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
     started = time.perf_counter()
     if which == "variations":
         for done, pid in enumerate(targets):
-            project = render_variations(root, load_project(root), engine, pid, 1, context=step_context, options=options)
-            yield _update(project, pid, done + 1, total, started)
+            events: list[PanelEvent] = []
+            project = render_variations(root, load_project(root), engine, pid, 1, context=step_context, options=options,
+                                        on_panel=events.append)
+            yield _update(project, pid, done + 1, total, started, warnings=[w for e in events for w in e.warnings])
             started = time.perf_counter()
         return
     # one run over every target, as the CLI renders: the layout is planned once and each take is one journal line
     announcing = _Announcing(engine, lambda pid: rendering.update(panel=pid))
     for done, event in enumerate(iter_render_panels(root, project, announcing, targets, force=True, context=step_context,
                                                     options=options), start=1):
-        yield _update(load_project(root), event.panel_id, done, total, started, event.status)
+        yield _update(load_project(root), event.panel_id, done, total, started, event.status, event.warnings)
         started = time.perf_counter()
 
 
-def _update(project: Project, pid: str, done: int, total: int, started: float, status: str = "rendered") -> RenderUpdate:
+def _update(project: Project, pid: str, done: int, total: int, started: float, status: str = "rendered",
+            warnings: Sequence[str] = ()) -> RenderUpdate:
     seconds = time.perf_counter() - started
     what = "rendered" if status == "rendered" else "skipped: deleted while rendering"
-    return RenderUpdate(done, total, pid, f"{panel_name(project, pid)} {what} ({done} of {total}, {seconds:.1f} s).",
+    notes = "".join(f" ⚠️ {w[:1].upper()}{w[1:]}." for w in dict.fromkeys(warnings))  # the engine's, each once
+    return RenderUpdate(done, total, pid, f"{panel_name(project, pid)} {what} ({done} of {total}, {seconds:.1f} s).{notes}",
                         project)
 
 

@@ -26,7 +26,9 @@ from storyboard.engines.storymaker.blend import IdentitySchedule
 from storyboard.engines.storymaker.encoding import CharacterEncoding
 from storyboard.engines.storymaker.loras import LoraSet
 from storyboard.engines.storymaker.models import ModelPaths, resolve_models
+from storyboard.engines.storymaker.regional import check_photos, render_regional, retouch_characters
 from storyboard.errors import EngineError, EngineUnavailable, RenderCancelled
+from storyboard.model import STORYMAKER_CHARACTERS
 from storyboard.poses import Pose
 
 log = logging.getLogger(__name__)
@@ -340,6 +342,9 @@ class StoryMakerEngine:
         self.encoder.preload(encodings)
 
     def render(self, request: RenderRequest, context: RenderContext) -> RenderResult:
+        if len(request.characters) > STORYMAKER_CHARACTERS:  # the first two, then a regional pass per character
+            check_photos(request)  # every character's, before the first pass
+            return render_regional(self, request, context)
         return self._run(request, context)
 
     def retouch(self, request: RenderRequest, image: Image.Image, mask: Image.Image, context: RenderContext) -> RenderResult:
@@ -349,7 +354,13 @@ class StoryMakerEngine:
         if image.size != (request.width, request.height) or mask.size != image.size:
             raise EngineError(f"Retouch of panel {request.panel_id!r}: the take ({image.width}x{image.height}) and the mask "
                               f"({mask.width}x{mask.height}) must both be {request.width}x{request.height}.")
-        return self._run(request, context, (image.convert("RGB"), mask.convert("L")))
+        note = None
+        if len(request.characters) > STORYMAKER_CHARACTERS:  # those the region covers most
+            request, note = retouch_characters(request, mask)
+        result = self._run(request, context, (image.convert("RGB"), mask.convert("L")))
+        if note is not None:
+            result.metadata["warnings"].append(note)
+        return result
 
     def _run(self, request: RenderRequest, context: RenderContext,
              retouch: tuple[Image.Image, Image.Image] | None = None) -> RenderResult:
@@ -361,13 +372,7 @@ class StoryMakerEngine:
         limit = self.projection.cfg.max_characters
         if n > limit:
             raise EngineError(f"Panel {request.panel_id!r} has {n} characters; StoryMaker places at most {limit}.")
-        if n == 3:
-            warnings.append("three characters: the released model was trained on one or two; expect weaker likeness")
-        for character in request.characters:
-            if character.reference is None:
-                raise EngineError(f"Panel {request.panel_id!r}: {character.name} has no reference photo, and StoryMaker "
-                                  f"needs one to draw them. Add a photo of {character.name} in the Cast tab (draft "
-                                  "renders work without one).")
+        check_photos(request)
         if request.pose is not None and self.pose_pipe is None:
             warnings.append("the panel has a pose but no OpenPose ControlNet is installed; the pose is ignored")
         context.check_cancelled()
