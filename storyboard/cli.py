@@ -51,7 +51,8 @@ def _cmd_new(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from storyboard.engines.draft import DraftEngine
     from storyboard.model import STORY_FILE
-    from storyboard.render import check_project, stale_panels
+    from storyboard.checks import check_project
+    from storyboard.render import stale_panels
     from storyboard.storyfile import load_project
 
     root = Path(args.project)
@@ -78,7 +79,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from storyboard.metrics import scorer_for_engine
     from storyboard.scores import UNSCORED_ENGINES, format_scores
     from storyboard.model import Take
-    from storyboard.render import PanelEvent, RenderOptions, check_project, render_project, render_variations, stale_panels
+    from storyboard.checks import check_project
+    from storyboard.render import PanelEvent, RenderOptions, render_project, render_variations, stale_panels
     from storyboard.storyfile import load_project
 
     root = Path(args.project)

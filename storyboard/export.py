@@ -30,7 +30,6 @@ from PIL import Image
 from storyboard.art import (  # noqa: F401 (re-exported for callers of storyboard.export)
     TakeArt,
     TakeFile,
-    contain_rect,
     cover_crop,
     effective_dpi,
     pixels_wanted,
@@ -52,7 +51,7 @@ from storyboard.layout import (
 from storyboard.lettering import LetteringError, LetteringIssue, PanelLettering, letter_slot, pick_font
 from storyboard.model import Panel, Project
 from storyboard.pagesizes import PAGE_SIZES, PT_PER_MM, PageSize, print_margins_mm
-from storyboard.painters import (  # noqa: F401 (re-exported)
+from storyboard.painters import (
     Offset,
     Painter,
     PdfPainter,
@@ -60,23 +59,22 @@ from storyboard.painters import (  # noqa: F401 (re-exported)
     bleed_rect,
     draw_comic_page,
     draw_crop_marks,
-    draw_lettering,
     draw_page_number,
     draw_title_page,
 )
-from storyboard.outputs import PngPages, atomic_output, check_writable, spool_beside  # noqa: F401 (re-exported)
+from storyboard.outputs import PngPages, atomic_output, check_writable, spool_beside
 from storyboard.paths import resolve_inside
 from storyboard.pdfwriter import SpooledCanvas, binary_streams
-from storyboard.prepress import CROP_MARK_OFFSET_PT, CROP_MARK_PT, PageBoxes, check_live_area, page_boxes  # noqa: F401
-from storyboard.sheet import (  # noqa: F401 (re-exported)
-    SheetRow,
-    appendix_entries,
+from storyboard.prepress import PageBoxes, check_live_area, page_boxes
+from storyboard.sheet import (
     draw_appendix_page,
     draw_sheet_page,
     layout_appendix,
     layout_sheet_rows,
-    sheet_entries,
 )
+
+# also imported from here by other modules
+__all__ = ["cover_crop"]
 
 log = logging.getLogger(__name__)
 

@@ -19,24 +19,19 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from storyboard.balloons import (  # noqa: F401 (re-exported)
+from storyboard.balloons import (
     BODY_REACH,
     Balloon,
     Caption,
     Head,
     LetteringIssue,
     PanelLettering,
-    Point,
     build_balloon,
-    text_radii,
 )
 from storyboard.layout import Rect
 from storyboard.model import Balloon as BalloonSpec
 from storyboard.model import Panel, Project
-from storyboard.placement import (  # noqa: F401 (re-exported)
-    BALLOON_GAP_PT,
-    BEAM_WIDTH,
-    MAX_BALLOON_SHARE,
+from storyboard.placement import (
     PANEL_PAD_PT,
     KeepOut,
     Option,
@@ -47,17 +42,11 @@ from storyboard.placement import (  # noqa: F401 (re-exported)
     place_balloons,
     shape_cost,
 )
-from storyboard.staging import Staging, image_to_page, panel_pose, panel_staging, speaker_heads  # noqa: F401
-from storyboard.typesetting import (  # noqa: F401 (re-exported)
+from storyboard.staging import image_to_page, panel_pose, panel_staging, speaker_heads
+from storyboard.typesetting import (
     CAPTION_MAX_PT,
     CAPTION_PAD_PT,
-    FONT_DIR,
-    LEADING,
-    MAX_SIZE_PT,
     MIN_SIZE_PT,
-    SHIPPED_FONTS,
-    SIZE_STEP_PT,
-    SYSTEM_FONTS,
     TEXT_PAD_PT,
     Font,
     LetteringError,
@@ -68,9 +57,11 @@ from storyboard.typesetting import (  # noqa: F401 (re-exported)
     pick_font,
     sizes_down,
     smallest,
-    text_width,
     wrap,
 )
+
+# what other modules import from here (the module is lettering's front: its parts live in the modules above)
+__all__ = ["LetteringError", "font_chain", "image_to_page", "letter_panel", "letter_slot", "speaker_heads"]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, read_pose
 from storyboard.presets import FastPreset, StylePreset, load_fast, load_style, with_overrides
 from storyboard import journal
-from storyboard.checks import check_project  # noqa: F401 - moved there; callers import it from here
 from storyboard.store import compact, project_lock, update_project
 from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
 

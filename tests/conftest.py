@@ -20,6 +20,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 
 
+# Gradio's status tracker marks each output of a failed event with this; a refusal must never show it
+ERROR_BADGES = ".wrap > .error"
+TOASTS = ".toast-body"
+
+
 def free_port() -> int:
     """A free localhost port for a test server."""
     with socket.socket() as s:
@@ -132,3 +137,79 @@ def sample_dir(tmp_path: Path) -> Path:
     dest = tmp_path / "sample"
     shutil.copytree(SAMPLE, dest)
     return dest
+
+
+# ---------------------------------------------------------------- tiny StoryMaker models
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny random-weight StoryMaker models in the real formats (tests/tiny_models), built once per run: read only."""
+    from tiny_models.folder import build_tiny_models_dir
+
+    return build_tiny_models_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def story(sample_dir: Path) -> Path:
+    """A copy of the sample whose cast photos carry the face marker the tiny face detector finds."""
+    from tiny_models.folder import mark_faces
+
+    mark_faces(sample_dir)
+    return sample_dir
+
+
+# ---------------------------------------------------------------- the studio served, and Chromium
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    """The studio on the draft engine, served on localhost for this test module: (url, workspace)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from storyboard.engines.draft import DraftEngine
+    from ui.studio import build_studio, launch_options
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    demo = build_studio(DraftEngine(), workspace)
+    port = free_port()
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
+                **launch_options(demo.studio_context))
+    yield f"http://127.0.0.1:{port}/", workspace
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, one for the whole run (browser test modules skip where it is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def studio_page(app, browser, tmp_path: Path):
+    """A fresh browser session with the test project (3 panels, Mia and Leo) open; yields (page, project folder)."""
+    from browser_kit import settle
+
+    url, workspace = app
+    before = set((workspace / "sessions").glob("*")) if (workspace / "sessions").is_dir() else set()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#engine-banner", timeout=20_000)
+    page.wait_for_function("document.querySelector('#project-summary') !== null", timeout=20_000)
+    settle(page)
+    (session,) = set((workspace / "sessions").glob("*")) - before
+    root = write_project(session / "test-story")
+    page.reload()
+    page.wait_for_function("document.querySelector('#project-summary')?.innerText.includes('Test Story')", timeout=20_000)
+    settle(page)
+    yield page, root
+    context.close()

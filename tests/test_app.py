@@ -8,7 +8,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ SCRIPT_ENDPOINTS = {"create_project", "open_sample", "open_project", "import_zip
                     "duplicate_panel", "delete_panel", "move_panel_up", "move_panel_down", "add_balloon", "update_balloon",
                     "remove_balloon", "set_pose", "select_take", "set_style", "set_page", "render", "render_all",
                     "render_panel", "render_variations", "stop", "export", "retouch"}
-
 
 
 def test_blocks_build_with_named_endpoints(tmp_path: Path) -> None:
@@ -73,17 +71,9 @@ def test_app_serves_in_draft_mode_quickly_without_torch(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from ui.studio import build_studio, launch_options
-
-    workspace = tmp_path_factory.mktemp("ws")
-    demo = build_studio(DraftEngine(), workspace)
-    port = free_port()
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(demo.studio_context))
-    yield f"http://127.0.0.1:{port}/", workspace
-    demo.close()
+def server(app: tuple[str, Path]) -> tuple[str, Path]:
+    """The studio served for this module (conftest's app)."""
+    return app
 
 
 def test_a_script_makes_a_comic_through_the_api(server, tmp_path: Path) -> None:

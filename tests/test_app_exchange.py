@@ -10,11 +10,10 @@ import json
 import os
 import textwrap
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, snapshot
+from conftest import snapshot
 from storyboard.engines.draft import DraftEngine
 from storyboard.storyfile import load_project
 
@@ -51,17 +50,9 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from ui.studio import build_studio, launch_options
-
-    workspace = tmp_path_factory.mktemp("ws")
-    demo = build_studio(DraftEngine(), workspace)
-    port = free_port()
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(demo.studio_context))
-    yield f"http://127.0.0.1:{port}/", workspace
-    demo.close()
+def server(app: tuple[str, Path]) -> tuple[str, Path]:
+    """The studio served for this module (conftest's app)."""
+    return app
 
 
 def client_for(url: str):

@@ -12,102 +12,16 @@ One app server (draft engine) for the module; each test opens its own page, so i
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port, write_project
+from browser_kit import BROWSER_MARKS, dismiss_toasts, error_badges, field, settle, shot, tab, toast_texts
+from conftest import TOASTS
 from storyboard.storyfile import load_project
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM}"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-# Gradio's status tracker marks each output of a failed event with this; a refusal must never show it
-ERROR_BADGES = ".wrap > .error"
-TOASTS = ".toast-body"
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from storyboard.engines.draft import DraftEngine
-    from ui.studio import build_studio, launch_options
-
-    workspace = tmp_path_factory.mktemp("workspace")
-    demo = build_studio(DraftEngine(), workspace)
-    port = free_port()
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-                **launch_options(demo.studio_context))
-    yield f"http://127.0.0.1:{port}/", workspace
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def studio_page(app, browser, tmp_path: Path) -> Iterator[tuple[object, Path]]:
-    """A fresh browser session with the test project (3 panels, Mia and Leo) open; yields (page, project folder)."""
-    url, workspace = app
-    before = set((workspace / "sessions").glob("*")) if (workspace / "sessions").is_dir() else set()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(url)
-    page.wait_for_selector("#engine-banner", timeout=20_000)
-    page.wait_for_function("document.querySelector('#project-summary') !== null", timeout=20_000)
-    settle(page)
-    (session,) = set((workspace / "sessions").glob("*")) - before
-    root = write_project(session / "test-story")
-    page.reload()
-    page.wait_for_function("document.querySelector('#project-summary')?.innerText.includes('Test Story')", timeout=20_000)
-    settle(page)
-    yield page, root
-    context.close()
-
-
-def settle(page) -> None:
-    """Wait until no event is in flight (Gradio marks outputs of a running event as pending)."""
-    page.wait_for_timeout(250)
-    page.wait_for_function("document.querySelectorAll('.pending, .generating, .eta-bar').length === 0", timeout=20_000)
-
-
-def tab(page, label: str) -> None:
-    page.get_by_role("tab", name=label).click()
-    settle(page)
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"breaks-{name}.png"))
-
-
-def error_badges(page) -> int:
-    """How many components show Gradio's red error state (visible ones only)."""
-    return page.locator(ERROR_BADGES).filter(visible=True).count()
-
-
-def toast_texts(page) -> list[str]:
-    page.wait_for_selector(TOASTS, timeout=15_000)
-    page.wait_for_timeout(300)
-    return [t.inner_text() for t in page.locator(TOASTS).all()]
-
-
-def field(page, elem_id: str):
-    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+pytestmark = BROWSER_MARKS
+pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
 
 
 # ---------------------------------------------------------------- 1. a refusal is a toast, nothing else changes
@@ -281,8 +195,7 @@ def test_messages_name_the_panel_by_number_and_prompt_and_the_insert_a_name_list
     settle(page)
     page.locator("#add-balloon").click()  # no text typed
     (balloon,) = toast_texts(page)
-    page.locator(".toast-close").first.click()
-    page.wait_for_selector(TOASTS, state="detached", timeout=10_000)
+    dismiss_toasts(page)
     field(page, "panel-prompt").fill("")
     page.locator("#panel-heading").click()  # the prompt saves when it loses focus
     (prompt,) = toast_texts(page)

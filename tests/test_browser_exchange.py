@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_app_exchange import SCRIPT
-from test_browser_flow import app, browser, pytestmark, settle, shot, tab, the_project, wait_for_project  # noqa: F401
+from browser_kit import BROWSER_MARKS, dismiss_toasts, settle, shot, tab, the_project, wait_for_project
+
+pytestmark = BROWSER_MARKS
 
 
 def test_upload_a_screenplay_then_append_it_then_a_broken_one(app, browser, tmp_path: Path) -> None:  # noqa: F811
@@ -54,10 +56,7 @@ def test_upload_a_screenplay_then_append_it_then_a_broken_one(app, browser, tmp_
 
     # 3. A malformed script: one message with the file's name and line; nothing changes, no red badges.
     tab(page, "1 · Project")
-    while page.locator(".toast-close").count():  # the "Appended" note
-        page.locator(".toast-close").first.click()
-        page.wait_for_timeout(200)
-    page.wait_for_selector(".toast-body", state="detached", timeout=10_000)
+    dismiss_toasts(page)  # the "Appended" note
     before = (root / "story.yaml").read_text()
     broken = tmp_path / "broken.fountain"
     broken.write_text(SCRIPT.replace("(whispering)", "(whispering"))

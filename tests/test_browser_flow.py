@@ -7,47 +7,17 @@ download it and read its pages and text. Screenshots land in test-artifacts/ at 
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
+from browser_kit import BROWSER_MARKS, settle, shot, tab, the_project, wait_for_project
 
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM}"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from storyboard.engines.draft import DraftEngine
-    from ui.studio import build_studio, launch_options
-
-    workspace = tmp_path_factory.mktemp("workspace")
-    demo = build_studio(DraftEngine(), workspace)
-    port = free_port()
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-                **launch_options(demo.studio_context))
-    yield f"http://127.0.0.1:{port}/", workspace
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+pytestmark = BROWSER_MARKS
+pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
 
 
 def photos(folder: Path) -> tuple[Path, Path]:
@@ -59,49 +29,6 @@ def photos(folder: Path) -> tuple[Path, Path]:
     img.save(mia, exif=exif)
     Image.new("RGB", (240, 320), (46, 134, 171)).save(leo)
     return mia, leo
-
-
-def the_project(workspace: Path):
-    from storyboard.storyfile import load_project
-
-    stories = list(workspace.glob("sessions/*/*/story.yaml"))
-    assert len(stories) == 1, stories
-    return stories[0].parent, load_project(stories[0].parent)
-
-
-def wait_for_project(page, workspace: Path, check, timeout_s: float = 15) -> object:
-    """Poll the project on disk until `check(project)` holds (autosave is asynchronous to the UI)."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            root, project = the_project(workspace)
-            if check(project):
-                return project
-        except (AssertionError, Exception):  # noqa: BLE001 - not saved yet
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the project never reached the expected state: {project}")
-        page.wait_for_timeout(150)
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"))
-
-
-def settle(page) -> None:
-    """Wait until no event is in flight (Gradio marks outputs of a running event as pending)."""
-    page.wait_for_timeout(250)
-    page.wait_for_function("document.querySelectorAll('.pending, .generating, .eta-bar').length === 0", timeout=20_000)
-
-
-def tab(page, label: str) -> None:
-    page.get_by_role("tab", name=label).click()
-    settle(page)
 
 
 def test_newcomer_flow_from_cast_to_pdf(app, browser, tmp_path: Path) -> None:

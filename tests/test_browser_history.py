@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-from test_browser_flow import app, browser, pytestmark, settle, shot, tab, wait_for_project  # noqa: F401 (fixtures)
+from browser_kit import BROWSER_MARKS, settle, shot, tab, wait_for_project
+
+pytestmark = BROWSER_MARKS
 
 
 def test_delete_a_panel_then_undo_and_redo(app, browser) -> None:  # noqa: F811

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port
-from test_browser_breaks import app, browser, field, pytestmark, settle, shot, studio_page, tab  # noqa: F401 (fixtures)
+from browser_kit import BROWSER_MARKS, settle, shot, tab
+from conftest import free_port
+
+pytestmark = BROWSER_MARKS
 
 WIDTH, HEIGHT = 1280, 800
 

@@ -10,7 +10,6 @@ One app server (draft engine) for the module; each test opens its own page, so i
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -18,43 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port, write_project
+from browser_kit import BROWSER_MARKS, settle, shot
+from conftest import ERROR_BADGES, write_project
 from storyboard.layout import project_layout
 from storyboard.storyfile import load_project
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"browser tests need Debian's Chromium at {CHROMIUM}"),
+    *BROWSER_MARKS,
     pytest.mark.skipif(not Path("/usr/bin/pdftotext").exists(), reason="needs pdftotext (poppler-utils)"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-ERROR_BADGES = ".wrap > .error"
-TOASTS = ".toast-body"
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from storyboard.engines.draft import DraftEngine
-    from ui.studio import build_studio, launch_options
-
-    workspace = tmp_path_factory.mktemp("workspace")
-    demo = build_studio(DraftEngine(), workspace)
-    port = free_port()
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-                **launch_options(demo.studio_context))
-    yield f"http://127.0.0.1:{port}/", workspace
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright Python package")
 
 
 @pytest.fixture
@@ -82,19 +54,6 @@ def pages_tab(app, browser) -> Iterator[tuple[object, Path, Path]]:
     settle(page)
     yield page, root, session
     context.close()
-
-
-def settle(page) -> None:
-    """Wait until no event is in flight and the page view has its answer."""
-    page.wait_for_timeout(250)
-    page.wait_for_function("document.querySelectorAll('.pending, .generating, .eta-bar, .lv-root.pending').length === 0",
-                           timeout=30_000)
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"lettering-{name}.png"))
 
 
 def item(page, panel: str, target: str, index: int | None = None):

@@ -291,7 +291,7 @@ def test_prompt_strip_is_asked_for_and_kept_apart_from_comic_takes(project_dir: 
 def test_a_cast_member_without_a_photo_validates_with_a_warning_and_renders_in_draft(project_dir: Path) -> None:
     text = (project_dir / "story.yaml").read_text()
     (project_dir / "story.yaml").write_text(text.replace("    reference: cast/leo.png\n", "", 1))
-    from storyboard.render import check_project
+    from storyboard.checks import check_project
 
     problems = check_project(project_dir, load_project(project_dir))
     assert ("warning", "Cast member 'leo' has no reference photo: draft mode draws them, StoryMaker cannot. Add a photo "

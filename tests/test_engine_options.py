@@ -27,7 +27,6 @@ from storyboard.errors import EngineError, StoryboardError  # noqa: E402
 from storyboard.presets import load_style  # noqa: E402
 from storyboard.render import build_request  # noqa: E402
 from storyboard.storyfile import load_project  # noqa: E402
-from tiny_models.folder import build_tiny_models_dir, mark_faces  # noqa: E402
 
 SIZE = (64, 64)
 STEPS = 2
@@ -44,21 +43,10 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_models_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
 def plain(tiny_dir: Path):
     from storyboard.engines.storymaker.engine import StoryMakerEngine
 
     return StoryMakerEngine.create(tiny_dir, device="cpu")
-
-
-@pytest.fixture
-def story(sample_dir: Path) -> Path:
-    mark_faces(sample_dir)
-    return sample_dir
 
 
 def request_for(root: Path, panel_id: str, size: tuple[int, int] = SIZE) -> RenderRequest:

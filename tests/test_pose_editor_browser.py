@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+from conftest import ARTIFACTS, CHROMIUM, REPO, free_port
 
 
 pytestmark = [
@@ -25,15 +25,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CAST = [{"id": "mia", "name": "Mia"}, {"id": "leo", "name": "Leo"}]
 WRIST = 4  # person 0's right wrist
-
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def serve(pose, background: Path | None = None):

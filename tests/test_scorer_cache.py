@@ -7,7 +7,6 @@ content and kept in memory and in `<project>/.cache/references/`; the tiny model
 from __future__ import annotations
 
 import os
-import shutil
 import textwrap
 from pathlib import Path
 

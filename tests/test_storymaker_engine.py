@@ -27,15 +27,9 @@ from storyboard.errors import EngineError, EngineUnavailable, RenderCancelled  #
 from storyboard.presets import load_style  # noqa: E402
 from storyboard.render import build_request  # noqa: E402
 from storyboard.storyfile import load_project  # noqa: E402
-from tiny_models.folder import build_tiny_models_dir, mark_faces  # noqa: E402
 
 SIZE = (64, 64)
 STEPS = 2
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_models_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +37,6 @@ def engine(tiny_dir: Path):
     from storyboard.engines.storymaker.engine import StoryMakerEngine
 
     return StoryMakerEngine.create(tiny_dir, device="cpu")
-
-
-@pytest.fixture
-def story(sample_dir: Path) -> Path:
-    mark_faces(sample_dir)
-    return sample_dir
 
 
 def request_for(root: Path, panel_id: str, seed: int = 7, **options) -> RenderRequest:
@@ -183,7 +171,6 @@ def test_the_projection_runs_once_per_cast_combination_with_the_same_tokens(engi
     again = engine.image_tokens(request_for(story, "p3").characters, False, None)
     assert engine.projections == before
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
-    from storyboard.engines.storymaker.adapter import build_projection  # noqa: F401 - the same module the engine uses
 
     characters = request_for(story, "p3").characters
     encodings = [engine.encoder.encode(c) for c in characters]

@@ -27,7 +27,7 @@ from storyboard.errors import EngineUnavailable, StoryboardError  # noqa: E402
 from storyboard.presets import load_fast  # noqa: E402
 from storyboard.render import build_request, project_style, request_digest  # noqa: E402
 from storyboard.storyfile import load_project  # noqa: E402
-from tiny_models.folder import FAST_FILE, build_tiny_models_dir, mark_faces  # noqa: E402
+from tiny_models.folder import FAST_FILE  # noqa: E402
 
 SIZE = (64, 64)
 STEPS = 2
@@ -36,21 +36,10 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_models_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
 def engine(tiny_dir: Path):
     from storyboard.engines.storymaker.engine import StoryMakerEngine
 
     return StoryMakerEngine.create(tiny_dir, device="cpu")
-
-
-@pytest.fixture
-def story(sample_dir: Path) -> Path:
-    mark_faces(sample_dir)
-    return sample_dir
 
 
 def request_for(root: Path, panel_id: str, fast: bool = False, seed: int = 7, **options) -> RenderRequest:

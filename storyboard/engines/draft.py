@@ -305,7 +305,6 @@ class DraftEngine:
                 sketch: random.Random) -> None:
         rgb = figure_rgb(color, look)
         mono = look.palette == "mono"
-        height = max(person.height(), 1.0)
         width = line_px(person, request.width, request.height, look.line_weight)
         limbs = [(person.points[a], person.points[b]) for a, b in LIMBS[:12]]  # the head is drawn as a circle below
         limbs = [(pa, pb) for pa, pb in limbs if pa is not None and pb is not None]

@@ -70,6 +70,7 @@ from storyboard.studio.pageview import (
     PAGE_VIEW_DPI,
     PageView,
     page_count,
+    page_previews,
     page_view,
 )
 from storyboard.studio.style import (
@@ -81,7 +82,6 @@ from storyboard.studio.style import (
 )
 from storyboard.studio.pages import (
     set_page_settings,
-    page_previews,
     EXPORT_KINDS,
     ExportFiles,
     export,

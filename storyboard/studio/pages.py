@@ -23,7 +23,6 @@ from storyboard.settings import Settings
 from storyboard.store import project_lock
 from storyboard.studio.common import check_steps, check_text
 from storyboard.studio.common import _check_renderable, StudioError, slug
-from storyboard.studio.pageview import page_previews  # noqa: F401 (the page view's pictures; studio exports it)
 
 log = logging.getLogger(__name__)
 

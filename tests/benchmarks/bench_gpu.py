@@ -454,7 +454,7 @@ class Bench:
                 model.set_attn_processor(AttnProcessor() if row.attention == "classic" else AttnProcessor2_0())
             self.results.append(self.measure(row, lambda: call(self.args.warmup_steps), lambda: call(self.args.steps)))
             self.report(self.results[-1])
-        del pipe
+        pipe = None  # dropped before the next group loads (the closures above are done with it)
 
     def run_engine(self, group: str, rows: list[Row]) -> None:
         from storyboard.engines import RenderContext
@@ -474,7 +474,7 @@ class Bench:
             result = self.measure(row, lambda: engine.render(warm, RenderContext()), lambda: engine.render(timed, RenderContext()))
             self.results.append(result)
             self.report(result)
-        del engine
+        engine = None  # dropped before the next group loads
 
     def free(self) -> None:
         gc.collect()
