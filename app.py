@@ -26,8 +26,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project", metavar="DIR", help="project folder to open at start")
     parser.add_argument("--workspace", metavar="DIR", default=os.environ.get("STORYBOARD_WORKSPACE", "projects"),
                         help="where each browser session's projects go (sessions/<id>/)")
+    parser.add_argument("--cluster", metavar="ray[:ADDRESS]", default=os.environ.get("STORYBOARD_CLUSTER") or None,
+                        help="offer rendering on Ray workers in the Render tab: 'ray' starts a local Ray cluster on the "
+                             "first such render, 'ray:ADDRESS' joins a running one (needs pip install -e \".[cluster]\")")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        default=os.environ.get("STORYBOARD_WORKERS") or None,  # argparse makes it an int, or says why
+                        help="Ray workers per render with --cluster (default: one per GPU, or per CPU for draft)")
     parser.add_argument("--debug", action="store_true", help="debug logging")
     return parser.parse_args(argv)
+
+
+def cluster_setting(args: argparse.Namespace, models: Path | None):
+    """The Render tab's Ray workers from --cluster/--workers, checked at start; None without --cluster."""
+    from storyboard.errors import StoryboardError
+
+    if args.cluster is None:
+        if args.workers is not None:
+            raise StoryboardError("--workers is for --cluster: add --cluster ray (or ray:ADDRESS), or leave --workers out.")
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise StoryboardError(f"--workers must be 1 or more, got {args.workers}.")
+    from storyboard.cluster import INSTALL_HINT
+    from storyboard.cluster.connect import ray_installed
+    from storyboard.studio import ClusterRender
+
+    cluster = ClusterRender(args.cluster, args.engine, models, args.workers)  # a bad value is refused here
+    if not ray_installed():
+        raise StoryboardError(f"--cluster needs Ray, which is not installed here. Install it with {INSTALL_HINT} "
+                              "(or: pip install ray), or start the app without --cluster.")
+    log.info("Render tab: on %s", cluster.describe())
+    return cluster
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         project = Path(args.project).resolve() if args.project else None
         if project is not None:
             load_project(project)
+        cluster = cluster_setting(args, models)
     except StoryboardError as exc:
         log.error("%s", exc)
         sys.exit(2)
@@ -56,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ui.studio import build_studio, launch_options
 
-    demo = build_studio(engines, workspace, project, settings)
+    demo = build_studio(engines, workspace, project, settings, cluster)
     try:
         options = launch_options(demo.studio_context)  # the workspace is never served by path, wherever it is
     except StoryboardError as exc:

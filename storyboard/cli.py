@@ -93,7 +93,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     thresholds = drift_thresholds(args)
     if args.keep_best and args.engine == "draft":
         raise StoryboardError(f"--keep-best needs scores, and {UNSCORED_ENGINES['draft']}. Use --engine storymaker.")
-    holder = EngineHolder(args.engine, models_dir(args), **_engine_options(args))  # loads nothing yet
+    engine_options = _engine_options(args)
+    holder = EngineHolder(args.engine, models_dir(args), **engine_options)  # loads nothing yet
     panel_ids = [p.strip() for p in args.panels.split(",") if p.strip()] if args.panels else None
     options = RenderOptions(steps=args.steps, max_side=args.max_side, prompt_strip=args.prompt_strip,
                             fast=fast_preview(args, holder))
@@ -104,7 +105,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.cluster or args.workers is not None:  # Ray workers hold the engines; this process records the takes
         from storyboard.cluster import run_render_command
 
-        return run_render_command(args, root, project, panel_ids, options)
+        return run_render_command(args, root, project, panel_ids, options, engine_options)
     if not args.variations and not args.force:
         # what is stale is known from the files and the engine's name and version: load no model for nothing
         stale = stale_panels(root, project, holder.current(), options)

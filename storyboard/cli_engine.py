@@ -27,9 +27,8 @@ def fast_preview(args: argparse.Namespace, holder: object) -> str | None:
     from storyboard.presets import load_fast
 
     preset = load_fast(args.fast or None)  # PresetError lists the presets
-    if getattr(args, "cluster", None) or getattr(args, "workers", None) is not None:
-        raise StoryboardError("--fast does not run on a cluster yet; render the previews without --cluster.")
-    if getattr(holder, "requested", "") == "storymaker":
+    on_cluster = getattr(args, "cluster", None) or getattr(args, "workers", None) is not None
+    if getattr(holder, "requested", "") == "storymaker" and not on_cluster:  # Ray workers look in their own folders
         require_fast_lora(args, preset.id)
     return preset.id
 

@@ -244,7 +244,7 @@ def test_cancel_stops_every_worker_and_records_nothing_after_it(ray_cluster, tmp
 
 
 @needs_ray
-def test_storymaker_on_the_cluster_renders_the_local_images_encoding_each_character_once(
+def test_storymaker_on_the_cluster_renders_the_local_images_encoding_each_character_once_fast_previews_too(
         ray_cluster, tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("diffusers")
@@ -278,6 +278,24 @@ def test_storymaker_on_the_cluster_renders_the_local_images_encoding_each_charac
     assert made == [2], "Mia and Leo encoded once for both workers"
     kept = sorted(p.name for p in (root / ".cache" / "encodings").glob("*.safetensors"))
     assert kept == sorted(p.name for p in (local_root / ".cache" / "encodings").glob("*.safetensors")) and len(kept) == 2
+
+    # A fast preview (the tiny step-distillation LoRA in the models folder's fast/) with an engine option: the worker
+    # builds its engine with the option and reads the preset from the request, as a local render does
+    from storyboard.presets import load_fast
+
+    fast = RenderOptions(max_side=64, fast=load_fast().id)
+    torch.set_num_threads(1)
+    try:
+        local_fast = render_locally(local_root, get_engine("storymaker", models, channels_last=True), panel_ids=["p4"],
+                                    options=fast)
+    finally:
+        torch.set_num_threads(threads)
+    caplog.clear()
+    render_on_cluster(root, load_project(root), "storymaker", models, panel_ids=["p4"], options=fast, workers=1,
+                      engine_options={"channels_last": True})
+    assert any("Ray workers:" in r.getMessage() and "channels-last" in r.getMessage() for r in caplog.records)
+    assert images(root) == local_fast and local_fast != local
+    assert len(load_project(root).panel("p4").takes) == 2, "the preview is a take of its own"
 
 
 @needs_ray
@@ -328,3 +346,71 @@ def test_parse_cluster(value: str, address: str | None) -> None:
     assert parse_cluster(value) == address
     with pytest.raises(StoryboardError):
         parse_cluster("dask")
+
+
+# ------------------------------------------------------------------ the studio's setting (app.py --cluster)
+
+
+@needs_ray
+def test_the_studio_render_button_renders_on_the_cluster_as_locally(ray_cluster, tmp_path: Path) -> None:
+    """The Render tab with "On the Ray cluster" ticked (the app started with --cluster ray --workers 2): the
+    sample's panels come back from the workers, the same images as a local render; unticked, it renders here."""
+    from gradio_client import Client
+
+    from conftest import free_port
+    from storyboard.studio import ClusterRender
+    from ui.studio import build_studio
+
+    local = render_locally(copy_sample(tmp_path / "local"))
+    demo = build_studio(DraftEngine(), tmp_path / "ws", cluster=ClusterRender("ray", "draft", None, workers=2))
+    checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == "render-cluster")
+    assert checkbox["props"]["visible"] is True and checkbox["props"]["value"] is True
+    port = free_port()
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict(api_name="/open_sample")
+        (root,) = (tmp_path / "ws").glob("sessions/*/*/story.yaml")
+        root = root.parent
+        job = client.submit(False, True, api_name="/render")  # fast preview off, on the cluster
+        job.result(timeout=300)
+        statuses = [status for _, status in job.outputs()]
+        assert "Starting the workers on a local Ray cluster (2 workers)" in statuses[0], statuses
+        assert "8 of 8" in statuses[-1] and "all up to date" in statuses[-1], statuses[-1]
+        assert images(root) == local
+        gallery, status = client.predict(False, False, api_name="/render_all")  # unticked: this machine's engine
+        assert "8 of 8" in status, status
+        assert all(len(p.takes) == 1 for p in load_project(root).panels), "the same seeds: the same takes again"
+    finally:
+        demo.close()
+
+
+def test_the_studio_without_a_cluster_shows_no_cluster_switch(tmp_path: Path) -> None:
+    from ui.studio import build_studio
+
+    demo = build_studio(DraftEngine(), tmp_path / "ws")
+    checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == "render-cluster")
+    assert checkbox["props"]["visible"] is False and checkbox["props"]["value"] is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "2"], "--workers is for --cluster"),
+    (["--cluster", "spark"], "--cluster takes 'ray'"),
+    (["--cluster", "ray", "--workers", "0"], "--workers must be 1 or more"),
+])
+def test_app_refuses_bad_cluster_options_at_start(argv: list[str], message: str) -> None:
+    import app
+
+    with pytest.raises(StoryboardError, match=message):
+        app.cluster_setting(app.parse_args(argv), None)
+
+
+def test_app_with_cluster_but_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app
+    from storyboard.cluster import connect
+
+    monkeypatch.setattr(connect, "ray_installed", lambda: False)
+    with pytest.raises(StoryboardError, match=r'pip install -e "\.\[cluster\]"'):
+        app.cluster_setting(app.parse_args(["--cluster", "ray"]), None)
+    assert app.cluster_setting(app.parse_args([]), None) is None

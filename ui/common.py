@@ -17,7 +17,7 @@ from storyboard.engine_holder import EngineHolder
 from storyboard.engines import Engine
 from storyboard.errors import ProjectError, StoryboardError
 from storyboard.settings import Settings
-from storyboard.studio import CancelRegistry, check_inside
+from storyboard.studio import CancelRegistry, ClusterRender, check_inside
 from ui.browser_files import BrowserFiles
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class AppContext:
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
     files: BrowserFiles = field(default_factory=BrowserFiles)  # what handlers show or offer: copies, never by path
     banner: Any = None  # the engine banner (a gr.Markdown), refreshed after anything that may load the engine
+    cluster: ClusterRender | None = None  # Ray workers for the Render tab, when the app was started with --cluster
 
     @property
     def engine_status(self) -> str:

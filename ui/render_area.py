@@ -25,16 +25,22 @@ STATE_TEXT = {"current": "up to date", "stale": "inputs changed: render again", 
 
 def run_render(ctx: AppContext, root_value: str, session_value: str, which: str, panel_id: str | None, count: int,
                progress: gr.Progress, request: gr.Request | None,
-               fast: bool = False) -> Iterator[tuple[str, studio.RenderUpdate | None]]:
+               fast: bool = False, cluster: bool = False) -> Iterator[tuple[str, studio.RenderUpdate | None]]:
     """Render through the studio and yield (status text, update) after each panel; Stop ends it cleanly.
 
-    `fast`: previews with a step-distillation LoRA (a few steps; takes of their own)."""
+    `fast`: previews with a step-distillation LoRA (a few steps; takes of their own). `cluster`: on the Ray
+    workers of the app's --cluster (their engines; none is loaded here), when the app has one."""
     project_root = ctx.project_root(root_value, session_value, request)
     key = str(ctx.session_dir(session_value, request))
-    if not ctx.engines.loaded and ctx.engines.planned != "draft":
-        yield ("Loading StoryMaker's models for the first render (downloading them first if needed; this can take "
-               "minutes) ..."), None
-    engine = ctx.engine(progress)
+    on_cluster = ctx.cluster if cluster else None
+    if on_cluster is not None:
+        yield f"Starting the workers on {on_cluster.describe()} (each loads its engine once per run) ...", None
+        engine = ctx.engines.current()  # tells stale panels by name and version; the workers render
+    else:
+        if not ctx.engines.loaded and ctx.engines.planned != "draft":
+            yield ("Loading StoryMaker's models for the first render (downloading them first if needed; this can take "
+                   "minutes) ..."), None
+        engine = ctx.engine(progress)
     cancel = ctx.cancels.fresh(key)
     state = {"done": 0, "total": 1}
     numbers = {p.id: n for n, p in enumerate(load_project(project_root).panels, start=1)}  # as the Panels list shows
@@ -50,7 +56,7 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
     if fast and engine.name == "draft":
         yield "Fast previews are for StoryMaker; draft thumbnails render as usual.", None
     updates = studio.iter_render(project_root, engine, ctx.settings, which, panel_id, int(count or 1),
-                                 RenderContext(cancel_event=cancel), on_step, fast=bool(fast))
+                                 RenderContext(cancel_event=cancel), on_step, fast=bool(fast), cluster=on_cluster)
     try:
         for update in updates:
             state["done"], state["total"] = update.done, max(1, update.total)
@@ -130,6 +136,7 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         all_btn = gr.Button("Render all panels again", elem_id="render-all", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="render-stop", scale=1)
         fast = fast_checkbox("render-fast")
+        cluster = cluster_checkbox(ctx)
     status = gr.Markdown("", elem_id="render-status")
     gallery = gr.Gallery(label="Panels, in reading order", columns=4, height=480, object_fit="contain",
                          elem_id="render-gallery", buttons=["fullscreen"])
@@ -140,11 +147,11 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
 
     def render(which: str):
         @user_errors_gen
-        def handler(root_value: str, session_value: str, fast_value: bool, request: gr.Request,
+        def handler(root_value: str, session_value: str, fast_value: bool, cluster_value: bool, request: gr.Request,
                     progress: gr.Progress = gr.Progress(track_tqdm=True)):
             board = None
             for message, update in run_render(ctx, root_value, session_value, which, None, 1, progress, request,
-                                              fast=bool(fast_value)):
+                                              fast=bool(fast_value), cluster=bool(cluster_value)):
                 if board is None:
                     board = Board(ctx, ctx.project_root(root_value, session_value, request))
                 final = update is None or update.done >= update.total
@@ -160,9 +167,9 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         return "Stopping after the current step ..."
 
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
-    ctx.refresh_banner_after(stale_btn.click(render("stale"), [root, session, fast], [gallery, status], api_name="render",
+    ctx.refresh_banner_after(stale_btn.click(render("stale"), [root, session, fast, cluster], [gallery, status], api_name="render",
                                              **gpu))
-    ctx.refresh_banner_after(all_btn.click(render("all"), [root, session, fast], [gallery, status], api_name="render_all",
+    ctx.refresh_banner_after(all_btn.click(render("all"), [root, session, fast, cluster], [gallery, status], api_name="render_all",
                                            **gpu))
     stop_btn.click(stop, [session], [status], api_name="stop", queue=False)
     return Area([gallery, status], refresh)
@@ -176,6 +183,15 @@ def fast_checkbox(elem_id: str) -> gr.Checkbox:
     preset = load_fast()
     return gr.Checkbox(label="Fast preview", value=False, scale=1, min_width=120, elem_id=elem_id,
                        info=f"{preset.steps} steps with {preset.name} ({preset.license.split(' ')[0]}); a take of its own")
+
+
+def cluster_checkbox(ctx: AppContext) -> gr.Checkbox:
+    """"On the Ray cluster" beside the Render buttons: shown (and ticked) when the app was started with --cluster;
+    unticked, the render runs on this machine's engine as usual."""
+    where = ctx.cluster.describe() if ctx.cluster is not None else ""
+    return gr.Checkbox(label="On the Ray cluster", value=ctx.cluster is not None, visible=ctx.cluster is not None,
+                       scale=1, min_width=120, elem_id="render-cluster",
+                       info=f"{where}: panels spread over its workers" if where else None)
 
 
 def take_caption(index: int, selected: int | None, take: Any, characters: Sequence[str] = ()) -> str:

@@ -17,6 +17,7 @@ from storyboard.engine_holder import EngineHolder
 from storyboard.engines import Engine
 from storyboard.errors import StoryboardError
 from storyboard.settings import Settings, load_settings
+from storyboard.studio import ClusterRender
 from ui.cast_area import build_cast_area
 from ui.common import AppContext, Area, new_token, user_errors, valid_token
 from ui.pages_area import build_pages_area
@@ -75,11 +76,12 @@ def launch_options(ctx: AppContext) -> dict[str, Any]:
 
 
 def build_studio(engine: Engine | EngineHolder, workspace: Path, project_dir: Path | None = None,
-                 settings: Settings | None = None) -> gr.Blocks:
-    """The Blocks app; the engine (or its holder, which loads it on first render) is shared by all sessions."""
+                 settings: Settings | None = None, cluster: ClusterRender | None = None) -> gr.Blocks:
+    """The Blocks app; the engine (or its holder, which loads it on first render) is shared by all sessions.
+    `cluster`: the Render tab offers rendering on these Ray workers (and does so unless the user unticks it)."""
     holder = engine if isinstance(engine, EngineHolder) else EngineHolder.ready(engine)
     ctx = AppContext(engines=holder, settings=settings or load_settings(), workspace=Path(workspace).resolve(),
-                     startup_project=Path(project_dir).resolve() if project_dir else None)
+                     startup_project=Path(project_dir).resolve() if project_dir else None, cluster=cluster)
     with gr.Blocks(title="Storyboard Studio") as demo:
         demo.studio_context = ctx  # for app.py's launch_options and for tests
         token = gr.BrowserState("", storage_key="storyboard-studio-session")

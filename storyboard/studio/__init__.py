@@ -91,6 +91,7 @@ from storyboard.studio.exchange import (
     import_storyboarder_upload,
 )
 from storyboard.studio.render import (
+    ClusterRender,
     RenderUpdate,
     render_options,
     panel_states,
@@ -167,6 +168,7 @@ __all__ = [
     "export",
     "import_script_upload",
     "import_storyboarder_upload",
+    "ClusterRender",
     "RenderUpdate",
     "render_options",
     "panel_states",

@@ -27,6 +27,32 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ClusterRender:
+    """Where the studio renders when the app was started with --cluster: Ray workers, each holding its own engine
+    (`engine`: the one each worker builds, with models from `models_dir` on its node or its Hugging Face cache)."""
+
+    target: str  # the --cluster value: 'ray' (a local cluster for the app) or 'ray:ADDRESS'
+    engine: str = "auto"
+    models_dir: Path | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        from storyboard.cluster import parse_cluster
+
+        parse_cluster(self.target)  # StoryboardError for a bad value, at start
+
+    @property
+    def address(self) -> str | None:
+        from storyboard.cluster import parse_cluster
+
+        return parse_cluster(self.target)
+
+    def describe(self) -> str:
+        where = "a local Ray cluster" if self.address is None else f"the Ray cluster at {self.address}"
+        return where + (f" ({self.workers} workers)" if self.workers else "")
+
+
+@dataclass(frozen=True)
 class RenderUpdate:
     """One step of a render run, for a UI to show: progress, and the panel just finished."""
 
@@ -58,13 +84,16 @@ def panel_states(root: Path | str, project: Project, engine: Engine, settings: S
 
 def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str = "stale", panel_id: str | None = None,
                 count: int = 1, context: RenderContext | None = None,
-                on_step: Callable[[str, int, int], None] | None = None, fast: bool = False) -> Iterator[RenderUpdate]:
+                on_step: Callable[[str, int, int], None] | None = None, fast: bool = False,
+                cluster: ClusterRender | None = None) -> Iterator[RenderUpdate]:
     """Render panels one at a time and yield after each, so a UI can show them as they finish (and once before
     the first, with how many will render).
 
     `which`: 'stale' (every panel whose inputs changed), 'all', 'panel' (one panel, again) or
     'variations' (`count` new takes of one panel). `on_step(panel_id, step, total)` reports engine steps.
     `fast`: previews with a step-distillation LoRA (takes of their own; the draft engine renders as usual).
+    `cluster`: render on Ray workers instead of `engine`, which then only tells stale panels (a PlannedEngine does);
+    panels come back in the order they finish, with no per-step progress.
     RenderCancelled propagates when the context is cancelled; panels finished before that are kept.
     """
     check_text("choice", which, "render choice")
@@ -93,6 +122,9 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
         return
     yield RenderUpdate(0, total, None, f"Rendering {total} panel{'s' if total != 1 else ''} ...", project)
     context = context or RenderContext()
+    if cluster is not None:
+        yield from _on_cluster(root, project, cluster, which, targets, options, context)
+        return
     rendering = {"panel": targets[0]}  # the panel in the engine now, for on_step
 
     def progress(step: int, steps: int) -> None:
@@ -117,10 +149,29 @@ def iter_render(root: Path | str, engine: Engine, settings: Settings, which: str
         started = time.perf_counter()
 
 
+def _on_cluster(root: Path, project: Project, cluster: ClusterRender, which: str, targets: list[str],
+                options: RenderOptions, context: RenderContext) -> Iterator[RenderUpdate]:
+    """iter_render's targets on the Ray cluster; the workers' engine checks again what is stale (a 'stale' run)."""
+    from storyboard.cluster import iter_render_on_cluster
+    from storyboard.cluster.connect import import_ray, join, on_loopback
+
+    address = cluster.address
+    join(import_ray(local=address is None or on_loopback(address)), address, cluster.workers)  # kept for the app
+    variations = len(targets) if which == "variations" else None
+    events = iter_render_on_cluster(root, project, cluster.engine, cluster.models_dir, list(dict.fromkeys(targets)),
+                                    force=which != "stale", options=options, address=address, workers=cluster.workers,
+                                    context=context, variations=variations)
+    started = time.perf_counter()
+    for done, event in enumerate(events, start=1):
+        yield _update(load_project(root), event.panel_id, done, len(targets), started, event.status, event.warnings,
+                      event.message)
+        started = time.perf_counter()
+
+
 def _update(project: Project, pid: str, done: int, total: int, started: float, status: str = "rendered",
-            warnings: Sequence[str] = ()) -> RenderUpdate:
+            warnings: Sequence[str] = (), message: str = "") -> RenderUpdate:
     seconds = time.perf_counter() - started
-    what = "rendered" if status == "rendered" else "skipped: deleted while rendering"
+    what = "rendered" if status == "rendered" else f"skipped: {message or 'deleted while rendering'}"
     notes = "".join(f" ⚠️ {w[:1].upper()}{w[1:]}." for w in dict.fromkeys(warnings))  # the engine's, each once
     return RenderUpdate(done, total, pid, f"{panel_name(project, pid)} {what} ({done} of {total}, {seconds:.1f} s).{notes}",
                         project)
