@@ -312,6 +312,42 @@ def test_browser_files_are_private_copies_reused_and_pruned(tmp_path: Path) -> N
     assert not copy.exists() and second.exists()
 
 
+def test_browser_files_lie_in_gradios_cache_under_names_only_this_app_knows(tmp_path: Path, monkeypatch) -> None:
+    """Inside Gradio's cache Gradio serves a copy as it is (outside, it hashes and copies it again each time it is
+    returned); the name mixes in a secret of the app, so knowing a file's path, size and time is not enough."""
+    from gradio import processing_utils
+
+    from ui.browser_files import BrowserFiles
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-cache"))
+    source = tmp_path / "take.png"
+    source.write_bytes(b"\x89PNG not really")
+    first, second = BrowserFiles(), BrowserFiles()
+    copy = Path(first.copy(source))
+    assert (tmp_path / "gradio-cache").resolve() in copy.parents
+    assert Path(second.copy(source)).parent.name != copy.parent.name
+    hashed = []
+    monkeypatch.setattr(processing_utils, "hash_file", lambda *a, **k: hashed.append(a) or "x")
+    from ui.studio import build_studio
+
+    demo = build_studio(DraftEngine(), tmp_path / "ws")
+    assert demo.move_resource_to_block_cache(str(copy)) == str(copy) and not hashed
+
+
+def test_the_render_gallery_is_resent_less_often_the_longer_it_takes_to_send(tmp_path: Path) -> None:
+    from storyboard.studio import open_sample
+    from ui.render_area import Board
+    from ui.studio import build_studio
+
+    context = build_studio(DraftEngine(), tmp_path / "ws").studio_context
+    board = Board(context, open_sample(tmp_path / "p"))
+    assert board.due(final=False)  # nothing sent yet
+    board.sent(0.05)
+    assert not board.due(final=False) and board.due(final=True) and board.every_s == 2.0
+    board.sent(1.5)  # a big gallery: at most a tenth of the run goes to sending it
+    assert board.every_s == 15.0
+
+
 def test_launch_options_block_the_workspace_and_refuse_one_holding_what_must_be_served(tmp_path: Path) -> None:
     import tempfile
 

@@ -20,6 +20,7 @@ from storyboard.render import fill_prompt
 from storyboard.storyfile import load_project
 from ui.common import AppContext, Area, user_errors_gen
 
+STATUS_EVERY_S = 0.25  # the status line and progress bar change at most this often (and at each run's end)
 STATE_TEXT = {"current": "up to date", "stale": "inputs changed: render again", "none": "not rendered yet"}
 
 
@@ -42,10 +43,14 @@ def run_render(ctx: AppContext, root_value: str, session_value: str, which: str,
                    "minutes) ..."), None
         engine = ctx.engine(progress)
     cancel = ctx.cancels.fresh(key)
-    state = {"done": 0, "total": 1}
+    state = {"done": 0, "total": 1, "shown": 0.0}
     numbers = {p.id: n for n, p in enumerate(load_project(project_root).panels, start=1)}  # as the Panels list shows
 
     def on_step(pid: str, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - state["shown"] < STATUS_EVERY_S and step < steps:
+            return
+        state["shown"] = now
         fraction = (state["done"] + step / max(steps, 1)) / max(state["total"], 1)
         progress(fraction, desc=f"Panel {numbers.get(pid, pid)} ({state['done'] + 1} of {state['total']}): "
                                 f"step {step} of {steps}")
@@ -71,7 +76,7 @@ class Board:
 
     Re-reading every panel's state after each panel (a digest per panel) and sending every image again (Gradio
     hashes each file it is handed) made a run of N panels cost O(N^2); here each panel costs O(1), and the
-    gallery is sent at most every few seconds (and at the end)."""
+    gallery is sent at most every few seconds, and never for more than a tenth of the run (and at the end)."""
 
     def __init__(self, ctx: AppContext, root: Path) -> None:
         self.ctx, self.root = ctx, root
@@ -90,11 +95,12 @@ class Board:
         return final or time.monotonic() - self.sent_at >= self.every_s
 
     def gallery(self) -> list[tuple[str, str]]:
-        started = time.monotonic()
-        items = gallery_items(self.ctx, self.root, self.project, self.states)
+        return gallery_items(self.ctx, self.root, self.project, self.states)
+
+    def sent(self, seconds: float) -> None:
+        """The gallery went out, `seconds` after it was asked for (made, handed to Gradio, sent)."""
         self.sent_at = time.monotonic()
-        self.every_s = max(2.0, 5 * (self.sent_at - started))  # never more than a fifth of the time on the gallery
-        return items
+        self.every_s = max(2.0, 10 * seconds)  # never more than a tenth of the time on the gallery
 
     def summary(self) -> str:
         return summary_line(self.project, self.states)
@@ -149,7 +155,7 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         @user_errors_gen
         def handler(root_value: str, session_value: str, fast_value: bool, cluster_value: bool, request: gr.Request,
                     progress: gr.Progress = gr.Progress(track_tqdm=True)):
-            board = None
+            board, shown = None, 0.0
             for message, update in run_render(ctx, root_value, session_value, which, None, 1, progress, request,
                                               fast=bool(fast_value), cluster=bool(cluster_value)):
                 if board is None:
@@ -157,7 +163,15 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                 final = update is None or update.done >= update.total
                 if update is not None:
                     board.rendered(update.project, update.panel_id)
-                yield (board.gallery() if board.due(final) else gr.skip()), f"{message}  \n{board.summary()}"
+                if not final and time.monotonic() - shown < STATUS_EVERY_S:
+                    continue  # a panel every few milliseconds (drafts): each message would cost more than the panel
+                shown = time.monotonic()
+                if not board.due(final):
+                    yield gr.skip(), f"{message}  \n{board.summary()}"
+                    continue
+                started = time.monotonic()
+                yield board.gallery(), f"{message}  \n{board.summary()}"
+                board.sent(time.monotonic() - started)  # Gradio checks every image path before resuming this
 
         handler.__name__ = f"render_{which}"
         return ctx.gpu(handler)
