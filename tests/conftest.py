@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import socket
 import textwrap
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -193,23 +195,36 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def studio_page(app, browser, tmp_path: Path):
-    """A fresh browser session with the test project (3 panels, Mia and Leo) open; yields (page, project folder)."""
+@contextmanager
+def session_with_test_project(app, browser, prepare: Callable[[Path], object] | None = None):
+    """A fresh browser session (1280x800) with the test project (3 panels, Mia and Leo) in its folder and open;
+    `prepare(root)` runs before the page shows it. Yields (page, project folder, session folder)."""
     from browser_kit import settle
 
     url, workspace = app
     before = set((workspace / "sessions").glob("*")) if (workspace / "sessions").is_dir() else set()
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(url)
-    page.wait_for_selector("#engine-banner", timeout=20_000)
-    page.wait_for_function("document.querySelector('#project-summary') !== null", timeout=20_000)
-    settle(page)
-    (session,) = set((workspace / "sessions").glob("*")) - before
-    root = write_project(session / "test-story")
-    page.reload()
-    page.wait_for_function("document.querySelector('#project-summary')?.innerText.includes('Test Story')", timeout=20_000)
-    settle(page)
-    yield page, root
-    context.close()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#engine-banner", timeout=20_000)
+        page.wait_for_function("document.querySelector('#project-summary') !== null", timeout=20_000)
+        settle(page)
+        (session,) = set((workspace / "sessions").glob("*")) - before
+        root = write_project(session / "test-story")
+        if prepare is not None:
+            prepare(root)
+        page.reload()
+        page.wait_for_function("document.querySelector('#project-summary')?.innerText.includes('Test Story')",
+                               timeout=20_000)
+        settle(page)
+        yield page, root, session
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def studio_page(app, browser):
+    """A fresh browser session with the test project (3 panels, Mia and Leo) open; yields (page, project folder)."""
+    with session_with_test_project(app, browser) as (page, root, _):
+        yield page, root

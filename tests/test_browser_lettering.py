@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from browser_kit import BROWSER_MARKS, settle, shot
-from conftest import ERROR_BADGES, write_project
+from conftest import ERROR_BADGES, session_with_test_project
 from storyboard.layout import project_layout
 from storyboard.storyfile import load_project
 
@@ -35,25 +35,12 @@ def pages_tab(app, browser) -> Iterator[tuple[object, Path, Path]]:
     from storyboard.engines.draft import DraftEngine
     from storyboard.render import render_project
 
-    url, workspace = app
-    before = set((workspace / "sessions").glob("*")) if (workspace / "sessions").is_dir() else set()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(url)
-    page.wait_for_selector("#engine-banner", timeout=20_000)
-    page.wait_for_function("document.querySelector('#project-summary') !== null", timeout=20_000)
-    settle(page)
-    (session,) = set((workspace / "sessions").glob("*")) - before
-    root = write_project(session / "test-story")
-    render_project(root, load_project(root), DraftEngine())
-    page.reload()
-    page.wait_for_function("document.querySelector('#project-summary')?.innerText.includes('Test Story')", timeout=20_000)
-    settle(page)
-    page.get_by_role("tab", name="6 · Pages & export").click()
-    page.wait_for_selector("#page-view .lv-item", timeout=20_000)
-    settle(page)
-    yield page, root, session
-    context.close()
+    with session_with_test_project(app, browser, lambda root: render_project(root, load_project(root), DraftEngine())) \
+            as (page, root, session):
+        page.get_by_role("tab", name="6 · Pages & export").click()
+        page.wait_for_selector("#page-view .lv-item", timeout=20_000)
+        settle(page)
+        yield page, root, session
 
 
 def item(page, panel: str, target: str, index: int | None = None):

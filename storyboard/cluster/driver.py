@@ -24,8 +24,7 @@ from storyboard.model import Panel, Project, Take
 from storyboard.presets import FastPreset
 from storyboard.render import (
     PanelEvent, RenderOptions, _fast, _stale, build_request, panel_size, planned_sizes, project_style, record_take,
-    request_digest,
-)
+    request_digest)
 from storyboard.store import compact, update_project
 from storyboard.storyfile import MAX_SEED, atomic_write, load_project
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from storyboard import __version__
-from storyboard.engines import Engine, RenderContext, RenderRequest, get_engine
 from storyboard.cluster.connect import short
+from storyboard.engines import Engine, RenderContext, RenderRequest, get_engine
 from storyboard.errors import EngineUnavailable, StoryboardError
 
 log = logging.getLogger(__name__)

@@ -19,17 +19,16 @@ from storyboard.engines.draft import font
 from storyboard.errors import EngineError, EngineUnavailable, ImageError, ProjectError
 from storyboard.images import open_image
 from storyboard.model import (
+    COLOR_PATTERN,
     Character,
     Project,
     next_color,
 )
-from storyboard.model import COLOR_PATTERN
 from storyboard.paths import resolve_inside
 from storyboard.settings import Settings
-from storyboard.storyfile import PLACEHOLDER, atomic_write, load_project, save_project
-
 from storyboard.store import project_lock
-from storyboard.studio.common import IMAGE_FORMATS, StudioError, ImageUploadError, check_text, slug, _unique, _character
+from storyboard.storyfile import PLACEHOLDER, atomic_write, load_project, save_project
+from storyboard.studio.common import IMAGE_FORMATS, ImageUploadError, StudioError, _character, _unique, check_text, slug
 
 log = logging.getLogger(__name__)
 

@@ -153,7 +153,13 @@ def _gather_storyboarder(uploads: list[Path], into: Path, settings: Settings) ->
 
 def _unzip_storyboarder(archive_path: Path, into: Path, settings: Settings) -> tuple[Path, str]:
     """The .storyboarder file and the board images of a .zip, unpacked (by their plain names only) into `into`."""
-    from storyboard.archive import ZIP_FLAG_ENCRYPTED, ZIP_FLAG_STRONG_ENCRYPTION, ZIP_FREE_BYTES, ZIP_MAX_RATIO, ZIP_METHODS
+    from storyboard.archive import (
+        ZIP_FLAG_ENCRYPTED,
+        ZIP_FLAG_STRONG_ENCRYPTION,
+        ZIP_FREE_BYTES,
+        ZIP_MAX_RATIO,
+        ZIP_METHODS,
+    )
 
     zip_name = upload_name(archive_path)
     cap = settings.max_project_mb * 1024 * 1024

@@ -16,11 +16,9 @@ from storyboard.model import (
     Project,
     lettering_problem,
 )
-from storyboard.storyfile import load_project, save_project
-
 from storyboard.store import project_lock
-from storyboard.studio.common import check_text
-from storyboard.studio.common import StudioError, _panel, panel_name, panel_number
+from storyboard.storyfile import load_project, save_project
+from storyboard.studio.common import StudioError, _panel, check_text, panel_name, panel_number
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,10 @@ from storyboard.model import (
 )
 from storyboard.pagesizes import parse_page_size
 from storyboard.render import PanelEvent
-from storyboard.storyfile import load_project, save_project
-
 from storyboard.settings import Settings
 from storyboard.store import project_lock
-from storyboard.studio.common import check_steps, check_text
-from storyboard.studio.common import _check_renderable, StudioError, slug
+from storyboard.storyfile import load_project, save_project
+from storyboard.studio.common import StudioError, _check_renderable, check_steps, check_text, slug
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import logging
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +23,9 @@ from storyboard.model import (
 from storyboard.paths import resolve_inside
 from storyboard.poses import Pose, pose_from_json, pose_to_json, read_pose
 from storyboard.settings import Settings
-from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
-
 from storyboard.store import project_lock
-from storyboard.studio.common import check_text
-from storyboard.studio.common import StudioError, _unique, _panel, _names, panel_name, panel_number
+from storyboard.storyfile import MAX_SEED, PLACEHOLDER, atomic_write, load_project, save_project
+from storyboard.studio.common import StudioError, _names, _panel, _unique, check_text, panel_name, panel_number
 
 log = logging.getLogger(__name__)
 

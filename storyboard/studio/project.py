@@ -8,17 +8,16 @@ import os
 import shutil
 from pathlib import Path
 
+from storyboard.archive import export_zip, import_zip, remove_stale_imports
 from storyboard.errors import ProjectError, StoryboardError
 from storyboard.model import (
     STORY_FILE,
     Project,
 )
 from storyboard.settings import Settings
-from storyboard.archive import export_zip, import_zip, remove_stale_imports
-from storyboard.storyfile import load_project, new_project, save_project
-
 from storyboard.store import project_lock, recover
-from storyboard.studio.common import SAMPLES_DIR, SAMPLE, StudioError, check_text, check_texts, slug, _unique
+from storyboard.storyfile import load_project, new_project, save_project
+from storyboard.studio.common import SAMPLE, SAMPLES_DIR, StudioError, _unique, check_text, check_texts, slug
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from storyboard.presets import load_fast
 from storyboard.render import PanelEvent, RenderOptions, iter_render_panels, render_variations, stale_panels
 from storyboard.settings import Settings
 from storyboard.storyfile import load_project
-
-from storyboard.studio.common import _check_renderable, StudioError, _panel, check_steps, check_text, panel_name
+from storyboard.studio.common import StudioError, _check_renderable, _panel, check_steps, check_text, panel_name
 
 log = logging.getLogger(__name__)
 

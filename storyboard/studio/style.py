@@ -12,12 +12,10 @@ from storyboard.model import (
     Project,
 )
 from storyboard.presets import load_style, with_overrides
-from storyboard.storyfile import load_project, save_project
-
 from storyboard.settings import Settings
 from storyboard.store import project_lock
-from storyboard.studio.common import check_text
-from storyboard.studio.common import StudioError
+from storyboard.storyfile import load_project, save_project
+from storyboard.studio.common import StudioError, check_text
 
 log = logging.getLogger(__name__)
 
