@@ -154,6 +154,36 @@ def test_first_click_on_another_panel_after_an_edit_selects_it(studio_page, box:
     shot(page, f"3-first-click-{box}")
 
 
+def test_clicks_made_while_a_save_is_in_flight_are_saved_too(studio_page, monkeypatch) -> None:
+    """Ticking Mia then Leo faster than the server saves, then a shot on another panel: each last state is saved.
+    Gradio's default for an event lets no new one of it start while it runs, so the later clicks were dropped."""
+    import time
+
+    from storyboard import studio
+
+    page, root = studio_page
+    tab(page, "3 · Panels")
+    page.locator("#panel-list label").nth(2).click()
+    page.wait_for_function("document.querySelector('#panel-heading').innerText.includes('Panel 3 of 3')", timeout=10_000)
+    settle(page)
+    update_panel = studio.update_panel
+
+    def slow_update(*args, **kwargs):
+        time.sleep(0.8)  # a busy server
+        return update_panel(*args, **kwargs)
+
+    monkeypatch.setattr(studio, "update_panel", slow_update)
+    page.locator("#panel-characters label", has_text="Mia").click()
+    page.wait_for_timeout(150)
+    page.locator("#panel-characters label", has_text="Leo").click()  # while Mia's save runs
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and load_project(root).panels[2].characters != ("mia", "leo"):
+        page.wait_for_timeout(200)
+    assert load_project(root).panels[2].characters == ("mia", "leo")
+    settle(page)
+    assert page.locator("#panel-characters input:checked").count() == 2
+
+
 # ---------------------------------------------------------------- 4. choosing a take keeps it
 
 def test_choosing_take_2_of_3_variations_keeps_it_current_through_the_next_render(studio_page) -> None:

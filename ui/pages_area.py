@@ -166,7 +166,8 @@ def build_pages_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         return f"✓ **Exported {count}**{first}: {names} (download below){what}."
 
     for control in (size, template, reading):
-        control.input(change_here, [root, session, size, template, reading], [pages, view], api_name=False)
+        control.input(change_here, [root, session, size, template, reading], [pages, view], api_name=False,
+                      trigger_mode="always_last")  # a second change while the first saves is saved after it
     overview.expand(open_overview, [root, session], [pages], api_name=False)
     overview.collapse(close_overview, [root], None, api_name=False)
     api_page = gr.Button(visible=False)

@@ -361,7 +361,9 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     # order they happened, so a save answers before the pick it preceded; and saves draw no progress overlay,
     # which would cover the panel list and swallow the click that took the focus away (issue 12).
     in_order = {"concurrency_id": "panel-form", "concurrency_limit": 1}
-    autosave = {"show_progress": "hidden", **in_order}
+    # A field edited again while its save runs is saved once that one ends, with the form as it is then (Gradio's
+    # default, "once", dropped such edits: ticking a second character quickly kept only the first)
+    autosave = {"show_progress": "hidden", "trigger_mode": "always_last", **in_order}
     panel_list.input(pick, [root, session, panel_list], outputs, api_name=False, **in_order)
     # Scripts name a panel by id: the list's choices may not be loaded in their session yet (e.g. right after
     # open_sample); `pick` checks that the id names a panel of the open project.

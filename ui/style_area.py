@@ -141,11 +141,12 @@ def build_style_area(ctx: AppContext, root: gr.State, session: gr.State) -> Area
         return out
 
     outputs = [style, preview, *sliders, note]
-    style.input(pick, [root, session, style], outputs, api_name="set_style")
+    style.input(pick, [root, session, style], outputs, api_name="set_style", trigger_mode="always_last")
     for slider in sliders:
         # Unchecked by Gradio (a number typed out of range would be an "Error" badge on every output): `tune`
         # refuses it with a message naming the slider. Scripts (set_style_overrides) keep Gradio's range check.
-        slider.release(tune_handler, [root, session, *sliders], outputs, api_name=False, preprocess=False)
+        slider.release(tune_handler, [root, session, *sliders], outputs, api_name=False, preprocess=False,
+                       trigger_mode="always_last")  # a slider moved while another's change saves is saved after it
     api_tune = gr.Button(visible=False)  # scripts: set all five at once
     api_tune.click(tune_handler, [root, session, *sliders], outputs, api_name="set_style_overrides")
     reset_btn.click(reset, [root, session], outputs, api_name="reset_style_overrides")
