@@ -354,7 +354,8 @@ def test_parse_cluster(value: str, address: str | None) -> None:
 @needs_ray
 def test_the_studio_render_button_renders_on_the_cluster_as_locally(ray_cluster, tmp_path: Path) -> None:
     """The Render tab with "On the Ray cluster" ticked (the app started with --cluster ray --workers 2): the
-    sample's panels come back from the workers, the same images as a local render; unticked, it renders here."""
+    sample's panels come back from the workers, the same images as a local render; unticked, it renders here.
+    The Panels tab's variations go to the workers as well."""
     from gradio_client import Client
 
     from conftest import free_port
@@ -363,8 +364,9 @@ def test_the_studio_render_button_renders_on_the_cluster_as_locally(ray_cluster,
 
     local = render_locally(copy_sample(tmp_path / "local"))
     demo = build_studio(DraftEngine(), tmp_path / "ws", cluster=ClusterRender("ray", "draft", None, workers=2))
-    checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == "render-cluster")
-    assert checkbox["props"]["visible"] is True and checkbox["props"]["value"] is True
+    for elem_id in ("render-cluster", "panel-cluster"):
+        checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == elem_id)
+        assert checkbox["props"]["visible"] is True and checkbox["props"]["value"] is True
     port = free_port()
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -382,6 +384,11 @@ def test_the_studio_render_button_renders_on_the_cluster_as_locally(ray_cluster,
         gallery, status = client.predict(False, False, api_name="/render_all")  # unticked: this machine's engine
         assert "8 of 8" in status, status
         assert all(len(p.takes) == 1 for p in load_project(root).panels), "the same seeds: the same takes again"
+        # The Panels tab's variations on the cluster too: 2 new takes of p3, the last one chosen
+        client.predict("p3", api_name="/select_panel")
+        client.predict(2, False, True, api_name="/render_variations")
+        panel = load_project(root).panel("p3")
+        assert len(panel.takes) == 3 and panel.selected == 2 and len({t.seed for t in panel.takes}) == 3
     finally:
         demo.close()
 
@@ -390,8 +397,9 @@ def test_the_studio_without_a_cluster_shows_no_cluster_switch(tmp_path: Path) ->
     from ui.studio import build_studio
 
     demo = build_studio(DraftEngine(), tmp_path / "ws")
-    checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == "render-cluster")
-    assert checkbox["props"]["visible"] is False and checkbox["props"]["value"] is False
+    for elem_id in ("render-cluster", "panel-cluster"):
+        checkbox = next(c for c in demo.config["components"] if c["props"].get("elem_id") == elem_id)
+        assert checkbox["props"]["visible"] is False and checkbox["props"]["value"] is False
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -17,7 +17,7 @@ from storyboard.thumbnails import panel_thumbnail
 from ui.common import AppContext, Area, current_request, from_browser, user_errors, user_errors_gen
 from ui.panel_list import build_panel_list, row
 from ui.pose_editor import background_data_url, build_pose_editor, library_props, to_value
-from ui.render_area import STATE_TEXT, fast_checkbox, panel_label, run_render, take_caption
+from ui.render_area import STATE_TEXT, cluster_checkbox, fast_checkbox, panel_label, run_render, take_caption
 from ui.retouch_area import build_retouch_area
 
 # Short enough to show whole in the dropdown at 1280 px wide (issue 12 item 6); storyboard.model.SHOT_TYPES says more.
@@ -93,6 +93,7 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
                                           elem_id="variation-count")
                         vary_btn = gr.Button("Render variations", elem_id="render-variations", scale=2, min_width=120)
                     fast = fast_checkbox("panel-fast")
+                    cluster = cluster_checkbox(ctx, "panel-cluster")
                     render_status = gr.Markdown("", elem_id="panel-render-status")
             wire_retouch = build_retouch_area(ctx, root, session, selected)
             with gr.Accordion("More: notes, duration, seed", open=False, elem_id="panel-more"):
@@ -344,11 +345,11 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     def renderer(which: str):
         @user_errors_gen
         def handler(root_value: str, session_value: str, panel_id: str, count_value: float, fast_value: bool,
-                    request: gr.Request, progress: gr.Progress = gr.Progress(track_tqdm=True)):
+                    cluster_value: bool, request: gr.Request, progress: gr.Progress = gr.Progress(track_tqdm=True)):
             need(panel_id)
             wanted = 1 if count_value is None else int(count_value)  # 0 is refused by the studio, not made 1
             for message, _ in run_render(ctx, root_value, session_value, which, panel_id, wanted, progress, request,
-                                         fast=bool(fast_value)):
+                                         fast=bool(fast_value), cluster=bool(cluster_value)):
                 yield form(root_value, panel_id, message)
 
         handler.__name__ = "render_panel" if which == "panel" else "render_variations"
@@ -398,9 +399,9 @@ def build_panels_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
     remove_balloon_btn.click(balloon_remove, base + [balloon_index], outputs, api_name="remove_balloon")
 
     gpu = {"concurrency_id": "gpu", "concurrency_limit": 1}
-    ctx.refresh_banner_after(render_btn.click(renderer("panel"), base + [count, fast], outputs, api_name="render_panel",
+    ctx.refresh_banner_after(render_btn.click(renderer("panel"), base + [count, fast, cluster], outputs, api_name="render_panel",
                                               **gpu))
-    ctx.refresh_banner_after(vary_btn.click(renderer("variations"), base + [count, fast], outputs,
+    ctx.refresh_banner_after(vary_btn.click(renderer("variations"), base + [count, fast, cluster], outputs,
                                             api_name="render_variations", **gpu))
     wire_retouch(takes, form, outputs)
     return Area(outputs, refresh)

@@ -142,7 +142,7 @@ def build_render_area(ctx: AppContext, root: gr.State, session: gr.State) -> Are
         all_btn = gr.Button("Render all panels again", elem_id="render-all", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="render-stop", scale=1)
         fast = fast_checkbox("render-fast")
-        cluster = cluster_checkbox(ctx)
+        cluster = cluster_checkbox(ctx, "render-cluster")
     status = gr.Markdown("", elem_id="render-status")
     gallery = gr.Gallery(label="Panels, in reading order", columns=4, height=480, object_fit="contain",
                          elem_id="render-gallery", buttons=["fullscreen"])
@@ -199,12 +199,12 @@ def fast_checkbox(elem_id: str) -> gr.Checkbox:
                        info=f"{preset.steps} steps with {preset.name} ({preset.license.split(' ')[0]}); a take of its own")
 
 
-def cluster_checkbox(ctx: AppContext) -> gr.Checkbox:
-    """"On the Ray cluster" beside the Render buttons: shown (and ticked) when the app was started with --cluster;
+def cluster_checkbox(ctx: AppContext, elem_id: str) -> gr.Checkbox:
+    """"On the Ray cluster" beside Render buttons: shown (and ticked) when the app was started with --cluster;
     unticked, the render runs on this machine's engine as usual."""
     where = ctx.cluster.describe() if ctx.cluster is not None else ""
     return gr.Checkbox(label="On the Ray cluster", value=ctx.cluster is not None, visible=ctx.cluster is not None,
-                       scale=1, min_width=120, elem_id="render-cluster",
+                       scale=1, min_width=120, elem_id=elem_id,
                        info=f"{where}: panels spread over its workers" if where else None)
 
 
