@@ -149,6 +149,20 @@ def check_steps(project: Project, settings: Settings) -> None:
                           "in the Style tab and render again.")
 
 
+def prepare_export(root: Path, out_dir: Path, settings: Settings | None) -> tuple[Project, str]:
+    """The project to export and its files' name, once the panels an export would render first (those with no take)
+    are known to be renderable within the studio's limits; `out_dir` is made."""
+    from storyboard.storyfile import load_project
+
+    project = load_project(root)
+    missing = [p.id for p in project.panels if p.selected_take is None]
+    _check_renderable(project, missing)
+    if missing and settings is not None:
+        check_steps(project, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return project, slug(project.title, "story")
+
+
 # A session's folder holds its projects (folders named by slug(): a-z, 0-9 and '-') and this one folder for what
 # exports write; its name can never be a slug, so no project folder is ever an export folder.
 EXPORTS_DIR = "_exports"

@@ -25,7 +25,7 @@ from storyboard.model import STORY_FILE
 from storyboard.render import PanelEvent
 from storyboard.settings import Settings, max_chars
 from storyboard.storyfile import load_project
-from storyboard.studio.common import StudioError, _check_renderable, _unique, check_steps, slug
+from storyboard.studio.common import StudioError, _unique, prepare_export, slug
 
 log = logging.getLogger(__name__)
 
@@ -274,15 +274,9 @@ def export_exchange(root: Path | str, out_dir: Path | str, kind: str, engine: En
     if kind not in EXCHANGE_EXPORT_KINDS:
         raise StudioError(f"Unknown export {kind!r}; choose one of {', '.join(EXCHANGE_EXPORT_KINDS)}.")
     root, out_dir = Path(root), Path(out_dir)
-    project = load_project(root)
-    if not project.panels:
+    if not (project := load_project(root)).panels:
         raise StudioError(f"{project.title!r} has no panels to export; add panels in the Panels tab first.")
-    missing = [p.id for p in project.panels if p.selected_take is None]
-    _check_renderable(project, missing)
-    if missing and settings is not None:
-        check_steps(project, settings)
-    name = slug(project.title, "story")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    project, name = prepare_export(root, out_dir, settings)
     if kind == "cbz":
         from storyboard.exchange.cbz import export_cbz
 

@@ -20,7 +20,7 @@ from storyboard.render import PanelEvent
 from storyboard.settings import Settings
 from storyboard.store import project_lock
 from storyboard.storyfile import load_project, save_project
-from storyboard.studio.common import StudioError, _check_renderable, check_steps, check_text, slug
+from storyboard.studio.common import StudioError, check_text, prepare_export
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,7 @@ def export(root: Path | str, out_dir: Path | str, kind: str, engine: Engine, con
 
         return ExportFiles(*export_exchange(root, out_dir, kind, engine, context, on_panel, settings))
     root, out_dir = Path(root), Path(out_dir)
-    project = load_project(root)
-    missing = [p.id for p in project.panels if p.selected_take is None]
-    _check_renderable(project, missing)
-    if missing and settings is not None:
-        check_steps(project, settings)
-    name = slug(project.title, "story")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    project, name = prepare_export(root, out_dir, settings)
     pdf = out_dir / (f"{name}-storyboard.pdf" if kind == "sheet" else f"{name}.pdf")
     png_dir = out_dir / f"{name}-pages" if kind == "png" else None
     options = make_options(pdf, sheet=kind == "sheet", png_dir=png_dir,
