@@ -384,11 +384,12 @@ def test_the_studio_render_button_renders_on_the_cluster_as_locally(ray_cluster,
         gallery, status = client.predict(False, False, api_name="/render_all")  # unticked: this machine's engine
         assert "8 of 8" in status, status
         assert all(len(p.takes) == 1 for p in load_project(root).panels), "the same seeds: the same takes again"
-        # The Panels tab's variations on the cluster too: 2 new takes of p3, the last one chosen
+        # The Panels tab's variations on the cluster too: 2 new takes of p3 (the next seeds), the last one chosen
         client.predict("p3", api_name="/select_panel")
         client.predict(2, False, True, api_name="/render_variations")
         panel = load_project(root).panel("p3")
-        assert len(panel.takes) == 3 and panel.selected == 2 and len({t.seed for t in panel.takes}) == 3
+        seeds = [t.seed for t in panel.takes]  # two workers: the variations may come back in either order
+        assert len(set(seeds)) == 3 and panel.selected_take.seed == max(seeds), (seeds, panel.selected)
     finally:
         demo.close()
 
