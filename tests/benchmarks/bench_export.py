@@ -101,13 +101,16 @@ def baseline_geometry(root: Path, template: str, path: Path) -> None:
     path.write_text(json.dumps({"size": [spec.size.width_pt, height], "fonts": fonts, "pages": out}))
 
 
-BASELINE = """
+CHILD_PREAMBLE = """
 import json, sys, time
 def peak_mb():  # VmHWM: this process's own peak; ru_maxrss would count the parent's, copied in at fork
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+"""  # both children measure their own peak the same way
+
+BASELINE = CHILD_PREAMBLE + """
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -128,13 +131,7 @@ seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "peak_mb": peak_mb()}))
 """
 
-OURS = """
-import json, sys, time
-def peak_mb():  # VmHWM: this process's own peak; ru_maxrss would count the parent's, copied in at fork
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+OURS = CHILD_PREAMBLE + """
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import storyboard.export as export
